@@ -1,0 +1,32 @@
+"""Shared fixtures: the emulator comes from vance_filters' own pytest plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _clean_vance_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep the developer's VANCE_* variables (and default client) out of every test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("VANCE_"):
+            monkeypatch.delenv(name)
+    yield
+    try:
+        from vance_filters._defaults import set_default_client
+    except ImportError:  # pragma: no cover - while the package is incomplete
+        return
+    set_default_client(None)
+
+
+@pytest.fixture
+def vance_client(vance_emulator):  # type: ignore[no-untyped-def]
+    """A fresh client (empty cache) talking to the reset session emulator."""
+    from vance_filters import Client
+
+    with Client(vance_emulator.api_token, vance_emulator.url, backoff_base=0.01, backoff_max=0.05) as client:
+        yield client

@@ -1,0 +1,209 @@
+"""Batches: many images through one filter, overlapping, in input order.
+
+``vf.map(filter, images)`` keeps ``concurrency`` images in flight at once —
+one uploading while another runs on the server and a third downloads — and
+yields the results in the order the images came in.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import sys
+from collections.abc import Iterable, Iterator, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ._defaults import default_client
+from .errors import ConfigError, CreditLimitError
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .filters import Filter
+
+__all__ = ["check_budget", "map"]
+
+_builtin_map = map
+
+
+def check_budget(
+    flt: Filter,
+    count: int,
+    *,
+    max_credits: float | None,
+    client: Client,
+) -> float:
+    """Refuse a batch that would cost more than ``max_credits`` or the balance.
+
+    Parameters
+    ----------
+    flt : Filter
+        The filter to run; its ``cost`` is the price of one result.
+    count : int
+        How many images the batch holds.
+    max_credits : float or None
+        The most the caller allows the batch to spend; None checks only the
+        account's balance.
+    client : Client
+        Used to read the balance (``/point``).
+
+    Returns
+    -------
+    float
+        The batch's worst-case cost (cached results are free, so it may cost less).
+
+    Raises
+    ------
+    CreditLimitError
+        The batch's worst case exceeds ``max_credits`` or the remaining balance.
+
+    Examples
+    --------
+    >>> import vance_filters as vf
+    >>> from vance_filters.testing import Emulator
+    >>> with Emulator(credits=10) as emu, vf.Client(emu.api_token, emu.url) as client:
+    ...     vf.batch.check_budget(vf.Sharpen(), 5, max_credits=None, client=client)
+    10.0
+    """
+    cost = float(flt.cost * count)
+    if max_credits is not None and cost > max_credits:
+        raise CreditLimitError(
+            f"this batch of {count} images costs up to {cost:g} credits "
+            f"({flt.cost} per result), more than max_credits={max_credits:g}: "
+            "raise max_credits or process fewer images"
+        )
+    remaining = client.credits().remaining
+    if cost > remaining:
+        raise CreditLimitError(
+            f"this batch of {count} images costs up to {cost:g} credits but the account "
+            f"has {remaining:g} left: top up or process fewer images"
+        )
+    return cost
+
+
+def map(  # noqa: A001 - the point is to read like the builtin
+    flt: Filter,
+    images: Iterable[Any],
+    *,
+    concurrency: int = 8,
+    progress: bool = False,
+    return_exceptions: bool = False,
+    max_credits: float | None = None,
+    client: Client | None = None,
+    on_limit: str = "downscale",
+    upload_format: str = "auto",
+) -> Iterator[Any]:
+    """Apply ``flt`` to every image, ``concurrency`` at a time, yielding results in order.
+
+    Parameters
+    ----------
+    flt : Filter
+        Any filter or pipeline.
+    images : iterable
+        PIL images, arrays, bytes or paths (mixed kinds are fine). Consumed
+        lazily: at most about ``2 * concurrency`` are held at once.
+    concurrency : int
+        How many images are in flight at once (default 8). The client's HTTP
+        connection pool is sized to match.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+    return_exceptions : bool
+        Yield a failed image's exception in its place and go on, instead of
+        raising it (and cancelling the rest).
+    max_credits : float, optional
+        Refuse to start (``CreditLimitError``) if the batch could cost more
+        than this or than the account's balance; needs a sized ``images``.
+    client : Client, optional
+        Default: the module-level client.
+    on_limit, upload_format : str
+        As for :meth:`Filter.apply`.
+
+    Yields
+    ------
+    result
+        Each image's result (of its own kind), or its exception.
+
+    Examples
+    --------
+    >>> import numpy as np, vance_filters as vf
+    >>> from vance_filters.testing import Emulator
+    >>> images = [np.full((4, 4), i, np.uint8) for i in range(5)]
+    >>> with Emulator() as emu, vf.Client(emu.api_token, emu.url) as client:
+    ...     out = list(vf.map(vf.Enlarge(scale=2), images, client=client))
+    >>> [o.shape for o in out] == [(8, 8)] * 5
+    True
+    """
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise ConfigError(f"concurrency={concurrency!r} is not allowed: expected an integer >= 1")
+    client = client if client is not None else default_client()
+    total = len(images) if isinstance(images, Sized) else None
+    if max_credits is not None and total is None:
+        images = list(images)
+        total = len(images)
+    if max_credits is not None:
+        check_budget(flt, total or 0, max_credits=max_credits, client=client)
+    client.ensure_pool(concurrency)
+    return _ordered(
+        flt,
+        iter(images),
+        concurrency=concurrency,
+        total=total,
+        progress=progress,
+        return_exceptions=return_exceptions,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+    )
+
+
+def _ordered(
+    flt: Filter,
+    images: Iterator[Any],
+    *,
+    concurrency: int,
+    total: int | None,
+    progress: bool,
+    return_exceptions: bool,
+    client: Client,
+    on_limit: str,
+    upload_format: str,
+) -> Iterator[Any]:
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=type(flt).__name__, unit="img", file=sys.stderr)
+    window: collections.deque[Future[Any]] = collections.deque()
+    executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vance-map")
+
+    def submit(image: Any) -> Future[Any]:
+        return executor.submit(
+            flt.apply, image, client=client, on_limit=on_limit, upload_format=upload_format
+        )
+
+    finished = False
+    try:
+        for image in itertools.islice(images, 2 * concurrency):
+            window.append(submit(image))
+        while window:
+            future = window.popleft()
+            try:
+                result = future.result()
+            except BaseException as exc:
+                if not return_exceptions or not isinstance(exc, Exception):
+                    raise
+                result = exc
+            for image in itertools.islice(images, 1):
+                window.append(submit(image))
+            if bar is not None:
+                bar.update(1)
+            yield result
+        finished = True
+    finally:
+        for future in window:
+            future.cancel()
+        # On an error or Ctrl-C, don't make the caller wait for the jobs in
+        # flight: they finish in the background and land in the cache.
+        executor.shutdown(wait=finished, cancel_futures=True)
+        if bar is not None:
+            bar.close()

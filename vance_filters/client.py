@@ -1,0 +1,873 @@
+"""The VanceAI web API client: one method per endpoint, and the whole exchange.
+
+>>> from vance_filters.testing import Emulator  # doctest: +SKIP
+>>> with Emulator() as emu, Client(emu.api_token, emu.url) as client:  # doctest: +SKIP
+...     client.credits().remaining
+500.0
+
+The client speaks HTTP and knows no images: it moves bytes and jconfigs. The
+API token travels only in request bodies; it never appears in a URL, a log
+record, a repr or an error message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import os
+import socket
+import threading
+import urllib.parse
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, Union
+
+from . import _http, jobs
+from ._cache import (
+    UID_PLACEHOLDER,
+    DiskCache,
+    MemoryCache,
+    ResultCache,
+    TieredCache,
+    cache_key,
+    default_cache_dir,
+)
+from ._http import TRANSFORM_READ_TIMEOUT, RetryPolicy, Transport, _as_int
+from .errors import (
+    AuthenticationError,
+    InsecureWebhookWarning,
+    JobFailedError,
+    ProtocolError,
+    VanceError,
+)
+from .jobs import JobResult
+from .records import Credits, HistoryEntry, HistoryPage, Job, Progress, Upload
+
+__all__ = ["DEFAULT_BASE_URL", "Client", "JobResult"]
+
+#: The service's base URL.
+DEFAULT_BASE_URL = "https://api-service.vanceai.com/web_api/v1"
+TOKEN_ENV = "VANCE_API_TOKEN"
+BASE_ENV = "VANCE_API_BASE"
+
+FileInput = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[bytes]]
+JConfig = Union[dict[str, Any], str]  # noqa: UP007
+
+_LOOPBACK_NAMES = ("localhost",)
+
+
+def _user_agent() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"vance-filters/{version('vance-filters')}"
+    except PackageNotFoundError:  # pragma: no cover - not installed as a distribution
+        return "vance-filters"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name}={value!r} is not allowed: expected a number > 0 (seconds)")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} is not allowed: expected a finite number > 0")
+    return float(value)
+
+
+def _count(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name}={value!r} is not allowed: expected an integer >= {low}")
+    return value
+
+
+def _sniff_name(data: bytes) -> str:
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image.png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "image.jpg"
+    return "image"
+
+
+def _read_file(file: FileInput, filename: str | None) -> tuple[bytes, str]:
+    """The bytes to upload and the file name to send."""
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        data = bytes(file)
+        name = None
+    elif isinstance(file, (str, os.PathLike)):
+        path = Path(os.fspath(file))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise FileNotFoundError(
+                f"file={os.fspath(file)!r} cannot be read: {exc.strerror or exc}"
+            ) from None
+        name = path.name
+    elif hasattr(file, "read"):
+        data = file.read()
+        if isinstance(data, str):
+            raise TypeError("file= is a text file object: open it in binary mode ('rb')")
+        data = bytes(data)
+        raw_name = getattr(file, "name", None)
+        name = os.path.basename(raw_name) if isinstance(raw_name, str) else None
+    else:
+        raise TypeError(
+            f"file={type(file).__name__} is not supported: pass bytes, a path (str or "
+            "os.PathLike) or a binary file object"
+        )
+    if not data:
+        raise ValueError("file= is empty: there is no image to upload")
+    return data, filename or name or _sniff_name(data)
+
+
+def _parse_jconfig(jconfig: JConfig) -> dict[str, Any] | str:
+    """A dict (for dicts and JSON object text), or the text as given (the server judges it)."""
+    if isinstance(jconfig, dict):
+        return jconfig
+    if isinstance(jconfig, (bytes, bytearray)):
+        jconfig = bytes(jconfig).decode("utf-8-sig")
+    if not isinstance(jconfig, str):
+        raise TypeError(
+            f"jconfig={type(jconfig).__name__} is not supported: pass a dict or a JSON string"
+        )
+    try:
+        value = json.loads(jconfig.lstrip("\ufeff"))
+    except ValueError:
+        return jconfig
+    return value if isinstance(value, dict) else jconfig
+
+
+def _jconfig_text(jconfig: JConfig) -> str:
+    if isinstance(jconfig, dict):
+        return json.dumps(jconfig, ensure_ascii=False)
+    if isinstance(jconfig, (bytes, bytearray)):
+        return bytes(jconfig).decode("utf-8-sig")
+    if isinstance(jconfig, str):
+        return jconfig
+    raise TypeError(f"jconfig={type(jconfig).__name__} is not supported: pass a dict or a JSON string")
+
+
+def _fill_uids(jconfig: dict[str, Any], uid: str) -> dict[str, Any]:
+    """``jconfig`` with own-upload ``image_uid`` placeholders set to ``uid``."""
+    out = dict(jconfig)
+    if isinstance(out.get("cn_configs"), list):
+        out["cn_configs"] = [
+            {**cn, "image_uid": uid}
+            if isinstance(cn, dict) and cn.get("image_uid") in (None, UID_PLACEHOLDER)
+            else cn
+            for cn in out["cn_configs"]
+        ]
+    if isinstance(out.get("config"), list):
+        out["config"] = [
+            _fill_uids(step, uid) if isinstance(step, dict) else step for step in out["config"]
+        ]
+    return out
+
+
+def _str_field(data: dict[str, Any], key: str, endpoint: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(
+            f"/{endpoint} answered without a {key!r} string (got {type(value).__name__})",
+            endpoint=endpoint,
+        )
+    return value
+
+
+def _int_field(data: dict[str, Any], key: str, endpoint: str, default: int | None = None) -> int:
+    value = data.get(key)
+    if value in (None, "") and default is not None:
+        return default
+    number = _as_int(value)
+    if number is None:
+        raise ProtocolError(
+            f"/{endpoint} answered {key}={str(value)[:40]!r}, not an integer", endpoint=endpoint
+        )
+    return number
+
+
+def _float_field(data: dict[str, Any], key: str, endpoint: str) -> float:
+    value = data.get(key)
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ProtocolError(
+            f"/{endpoint} answered {key}={str(value)[:40]!r}, not a number", endpoint=endpoint
+        ) from None
+
+
+def _parse_time(value: Any) -> Any:
+    import datetime as dt
+
+    if not isinstance(value, str) or not value:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(value.strip(), fmt)
+        except ValueError:
+            continue
+    try:
+        return dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+class Client:
+    """A client of the VanceAI web API.
+
+    Parameters
+    ----------
+    api_token : str, optional
+        The API token. Default: the ``VANCE_API_TOKEN`` environment variable,
+        read when a call first needs it.
+    base_url : str, optional
+        Default: ``VANCE_API_BASE``, else ``https://api-service.vanceai.com/web_api/v1``.
+    timeout : float
+        Connect and read timeout of each request, in seconds. ``/transform``
+        without a webhook may hold the request until the job is done, so its read
+        timeout is ``max(timeout, 60)``.
+    max_retries : int
+        Retries of a failed exchange (connection errors, timeouts, HTTP 429 /
+        5xx, API code 10010, truncated downloads), with capped exponential
+        backoff, full jitter and ``Retry-After``. Never for codes 10001,
+        10011-10014, 30001, 30004.
+    poll_interval : float
+        The slowest pace of ``/progress`` polling (the vendor suggests 2 s);
+        polling starts at 0.15 s and backs off to it.
+    max_wait : float
+        Default deadline of :meth:`wait` and :meth:`run_job`, in seconds.
+    cache : bool
+        Keep results in memory (LRU, 512 MiB) so the same image and jconfig are
+        never paid for twice. ``False`` turns every cache off.
+    cache_dir : str, os.PathLike or True, optional
+        Also keep results on disk there (``True``: the platform's cache folder,
+        e.g. ``~/.cache/vance_filters``). Shared safely between processes.
+    pool_size : int
+        Connections kept open to the service; size it to the number of threads.
+    verify : bool or str
+        Check HTTPS certificates (default), or the path of a CA bundle.
+        ``False`` warns: it lets anyone on the network path read your token.
+    pickle_token : bool
+        Include the token when the client is pickled (default: no; the
+        unpickled client reads ``VANCE_API_TOKEN``).
+    backoff_base, backoff_max : float
+        The first and the largest retry backoff ceilings, in seconds.
+
+    Examples
+    --------
+    >>> client = Client("my-token", "https://api-service.vanceai.com/web_api/v1")
+    >>> client
+    Client(base_url='https://api-service.vanceai.com/web_api/v1', api_token='***')
+    >>> client.close()
+    """
+
+    def __init__(
+        self,
+        api_token: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        poll_interval: float = 2.0,
+        max_wait: float = 900.0,
+        cache: bool = True,
+        cache_dir: str | os.PathLike[str] | bool | None = None,
+        pool_size: int = 10,
+        verify: bool | str | os.PathLike[str] = True,
+        pickle_token: bool = False,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+    ) -> None:
+        if api_token is not None and (not isinstance(api_token, str) or not api_token.strip()):
+            raise ValueError(
+                "api_token= must be a non-empty string (or None to read VANCE_API_TOKEN)"
+            )
+        base = base_url if base_url is not None else os.environ.get(BASE_ENV) or DEFAULT_BASE_URL
+        if not isinstance(base, str):
+            raise TypeError(f"base_url={base!r} must be a string")
+        parsed = urllib.parse.urlsplit(base.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            source = "base_url" if base_url is not None else BASE_ENV
+            raise ValueError(
+                f"{source}={base!r} is not allowed: expected an http(s) URL such as {DEFAULT_BASE_URL!r}"
+            )
+        if parsed.query or parsed.username or parsed.password:
+            raise ValueError(
+                "base_url must not carry a query string or credentials: the token travels "
+                "in request bodies only"
+            )
+        if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
+            warnings.warn(
+                f"base_url {base!r} is plain http: the API token would cross the network "
+                "unencrypted; use https",
+                UserWarning,
+                stacklevel=2,
+            )
+        if cache not in (True, False):
+            raise ValueError(f"cache={cache!r} is not allowed: expected True or False")
+        if cache_dir is not None and not isinstance(cache_dir, (bool, str, os.PathLike)):
+            raise TypeError(f"cache_dir={cache_dir!r} must be a path, True or None")
+        if isinstance(verify, os.PathLike):
+            verify = os.fspath(verify)
+        if not isinstance(verify, (bool, str)):
+            raise TypeError(f"verify={verify!r} must be True, False or the path of a CA bundle")
+        if isinstance(verify, str) and not os.path.exists(verify):
+            raise ValueError(f"verify={verify!r}: no CA bundle at that path")
+        if verify is False:
+            warnings.warn(
+                "verify=False turns off HTTPS certificate checks: anyone on the network path "
+                "can impersonate the service and read your API token. Pass verify='/path/ca.pem' "
+                "to trust a private CA instead",
+                UserWarning,
+                stacklevel=2,
+            )
+        self._settings: dict[str, Any] = {
+            "base_url": base.strip().rstrip("/"),
+            "timeout": _positive("timeout", timeout),
+            "max_retries": _count("max_retries", max_retries, 0),
+            "poll_interval": _positive("poll_interval", poll_interval),
+            "max_wait": _positive("max_wait", max_wait),
+            "cache": bool(cache),
+            "cache_dir": (
+                os.fspath(cache_dir) if isinstance(cache_dir, os.PathLike) else cache_dir
+            ),
+            "pool_size": _count("pool_size", pool_size, 1),
+            "verify": verify,
+            "pickle_token": bool(pickle_token),
+            "backoff_base": _nonneg("backoff_base", backoff_base),
+            "backoff_max": _nonneg("backoff_max", backoff_max),
+        }
+        self._api_token = api_token
+        self._setup()
+
+    # -- construction, pickling, lifetime -----------------------------------------------
+
+    def _setup(self) -> None:
+        s = self._settings
+        self.base_url: str = s["base_url"]
+        self.timeout: float = s["timeout"]
+        self.max_retries: int = s["max_retries"]
+        self.poll_interval: float = s["poll_interval"]
+        self.max_wait: float = s["max_wait"]
+        self._transport = Transport(
+            self.base_url,
+            self._token,
+            timeout=self.timeout,
+            policy=RetryPolicy(
+                max_retries=self.max_retries,
+                backoff_base=s["backoff_base"],
+                backoff_max=s["backoff_max"],
+                max_sleep=_http.MAX_RETRY_SLEEP,
+            ),
+            pool_size=s["pool_size"],
+            verify=s["verify"],
+            user_agent=_user_agent(),
+        )
+        self._cache: ResultCache | None = None
+        if s["cache"]:
+            memory = MemoryCache()
+            if s["cache_dir"]:
+                folder = default_cache_dir() if s["cache_dir"] is True else Path(s["cache_dir"])
+                self._cache = TieredCache(memory, DiskCache(folder))
+            else:
+                self._cache = memory
+        self._inflight: dict[str, threading.Lock] = {}
+        self._inflight_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        token = self._api_token if self._settings["pickle_token"] else None
+        return {"settings": dict(self._settings), "api_token": token}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._settings = dict(state["settings"])
+        self._api_token = state["api_token"]
+        self._setup()
+
+    def __repr__(self) -> str:
+        known = self._api_token is not None or bool(os.environ.get(TOKEN_ENV))
+        return f"Client(base_url={self.base_url!r}, api_token={'***' if known else None!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections (the client can still be used: it reconnects)."""
+        self._transport.session.close()
+
+    def ensure_pool(self, size: int) -> None:
+        """Grow the HTTP connection pool to at least ``size`` connections.
+
+        The batch layer calls this with its concurrency, so that many threads
+        sharing this client never wait for a connection. The pool never shrinks.
+
+        Examples
+        --------
+        >>> client = Client("token", "https://api-service.vanceai.com/web_api/v1", pool_size=2)
+        >>> client.ensure_pool(16); client.pool_size
+        16
+        """
+        _count("size", size, 1)
+        self._transport.ensure_pool(size)
+        self._settings["pool_size"] = self._transport.pool_size
+
+    @property
+    def pool_size(self) -> int:
+        """Connections kept per host."""
+        return self._transport.pool_size
+
+    @property
+    def cache(self) -> ResultCache | None:
+        """The result cache (None when ``cache=False``)."""
+        return self._cache
+
+    def _token(self) -> str:
+        token = self._api_token or os.environ.get(TOKEN_ENV, "").strip()
+        if not token:
+            raise AuthenticationError(
+                f"no API token: pass Client(api_token=...) or set the {TOKEN_ENV} environment "
+                f"variable (it is not set in this process on host {socket.gethostname()!r})",
+                code=None,
+            )
+        return token
+
+    # -- endpoints ---------------------------------------------------------------------
+
+    def upload(self, file: FileInput, *, filename: str | None = None, job: str | None = None) -> Upload:
+        """Upload an image (``/upload``).
+
+        Parameters
+        ----------
+        file : bytes, str, os.PathLike or binary file object
+            A JPG or PNG file's bytes or path (at most 10 MB and 34 MP).
+        filename : str, optional
+            The name sent; default: the path's or file object's name, else
+            ``image.png`` / ``image.jpg`` by the bytes.
+        job : str, optional
+            The vendor's optional ``job`` field (``"ai"``, ``"compress"``).
+
+        Returns
+        -------
+        Upload
+            ``uid``, ``name``, ``width``, ``height``, ``filesize``.
+
+        Raises
+        ------
+        InvalidParameterError
+            Not a JPG or PNG (10001).
+        LimitExceededError
+            Over 10 MB or 34 MP (10012).
+
+        Examples
+        --------
+        >>> client.upload("cat.jpg").uid  # doctest: +SKIP
+        '3f8484a52c47b9cc0c34067b5bdf08d3'
+        """
+        data, name = _read_file(file, filename)
+        fields = {"job": job} if job else {}
+        answer = self._transport.call(
+            "upload", fields=fields, files={"file": (name, data, "application/octet-stream")}
+        )
+        return Upload(
+            uid=_str_field(answer, "uid", "upload"),
+            name=str(answer.get("name", name)),
+            width=_int_field(answer, "w", "upload"),
+            height=_int_field(answer, "h", "upload"),
+            filesize=_int_field(answer, "filesize", "upload", default=len(data)),
+        )
+
+    def transform(self, uid: str, jconfig: JConfig, *, webhook: str | None = None) -> Job:
+        """Start a job on an upload (``/transform``).
+
+        Without a webhook the service may hold the request until the job is
+        done (then the status is ``"finish"``); the read timeout allows for
+        that (``max(timeout, 60)``).
+
+        Parameters
+        ----------
+        uid : str
+            From :meth:`upload`.
+        jconfig : dict or str
+            The job configuration (a dict, or JSON text as in the vendor's files).
+        webhook : str, optional
+            A URL the service POSTs the outcome to; plain http warns
+            (:class:`InsecureWebhookWarning`).
+
+        Returns
+        -------
+        Job
+            ``trans_id`` and ``status``.
+
+        Examples
+        --------
+        >>> client.transform(uid, {"name": "matting", "config": {"module": "matting",
+        ...     "module_params": {"model_name": "MattingStable"}}}).status  # doctest: +SKIP
+        'finish'
+        """
+        if not isinstance(uid, str) or not uid:
+            raise ValueError(f"uid={uid!r} must be the non-empty uid returned by upload()")
+        fields = {"uid": uid, "jconfig": _jconfig_text(jconfig)}
+        if webhook is not None:
+            fields["webhook"] = self._check_webhook(webhook)
+        read_timeout = self.timeout if webhook else max(self.timeout, TRANSFORM_READ_TIMEOUT)
+        answer = self._transport.call("transform", fields=fields, read_timeout=read_timeout)
+        return Job(
+            trans_id=_str_field(answer, "trans_id", "transform"),
+            status=str(answer.get("status") or "waiting"),
+        )
+
+    @staticmethod
+    def _check_webhook(webhook: str) -> str:
+        if not isinstance(webhook, str):
+            raise TypeError(f"webhook={webhook!r} must be a URL string")
+        parts = urllib.parse.urlsplit(webhook)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"webhook={webhook!r} is not allowed: expected an https:// URL")
+        if parts.scheme != "https":
+            warnings.warn(
+                f"webhook {webhook!r} is not https: the vendor requires https, and the "
+                "job's outcome would cross the network unencrypted",
+                InsecureWebhookWarning,
+                stacklevel=3,
+            )
+        return webhook
+
+    def progress(self, trans_id: str) -> Progress:
+        """A job's status (``/progress``).
+
+        Returns
+        -------
+        Progress
+            ``status`` (any string: unknown ones mean "still running"),
+            ``filesize`` (int; the API sends a string), ``trans_id``.
+
+        Examples
+        --------
+        >>> client.progress(trans_id).status  # doctest: +SKIP
+        'process'
+        """
+        _check_trans_id(trans_id)
+        answer = self._transport.call("progress", fields={"trans_id": trans_id}, trans_id=trans_id)
+        status = answer.get("status")
+        if not isinstance(status, str) or not status:
+            raise ProtocolError(
+                "/progress answered without a status", endpoint="progress", trans_id=trans_id
+            )
+        return Progress(
+            status=status,
+            filesize=_int_field(answer, "filesize", "progress", default=0),
+            trans_id=trans_id,
+        )
+
+    def wait(
+        self,
+        trans_id: str,
+        *,
+        max_wait: float | None = None,
+        on_status: Callable[[Progress], object] | None = None,
+    ) -> Progress:
+        """Poll a job until it finishes (see :func:`vance_filters.jobs.poll_delay`).
+
+        Parameters
+        ----------
+        trans_id : str
+            The job.
+        max_wait : float, optional
+            Deadline in seconds (default: the client's ``max_wait``).
+        on_status : callable, optional
+            Called with a :class:`Progress` each time the status changes.
+
+        Returns
+        -------
+        Progress
+            The final ``finish`` progress.
+
+        Raises
+        ------
+        JobFailedError
+            The job ended ``fatal``.
+        JobTimeoutError
+            Still running past ``max_wait``; carries ``trans_id`` to wait again.
+
+        Examples
+        --------
+        >>> client.wait(job.trans_id, max_wait=60).status  # doctest: +SKIP
+        'finish'
+        """
+        return self._wait(trans_id, max_wait=max_wait, on_status=on_status, last_status=None)
+
+    def _wait(
+        self,
+        trans_id: str,
+        *,
+        max_wait: float | None,
+        on_status: Callable[[Progress], object] | None,
+        last_status: str | None,
+    ) -> Progress:
+        _check_trans_id(trans_id)
+        deadline = self.max_wait if max_wait is None else _positive("max_wait", max_wait)
+        return jobs.wait_for_job(
+            self.progress,
+            trans_id,
+            poll_interval=self.poll_interval,
+            max_wait=deadline,
+            on_status=on_status,
+            last_status=last_status,
+        )
+
+    def download(self, trans_id: str, *, to: str | os.PathLike[str] | IO[bytes] | None = None) -> bytes:
+        """Fetch a finished job's result (``/download``), streamed in 1 MiB chunks.
+
+        The first download of a trans_id is charged; later ones (and retries)
+        are free.
+
+        Parameters
+        ----------
+        trans_id : str
+            The job.
+        to : str, os.PathLike or binary file object, optional
+            Write the result there instead of returning it. A path is written
+            atomically (temp file + rename): it holds the whole result or is
+            left untouched.
+
+        Returns
+        -------
+        bytes
+            The result's bytes; ``b""`` when ``to`` is given (nothing is kept
+            in memory).
+
+        Raises
+        ------
+        NotFoundError
+            Unknown trans_id, or the job is not finished (10011).
+        InsufficientCreditsError
+            Too few credits (30004).
+        IncompleteDownloadError
+            Still short after the retries.
+
+        Examples
+        --------
+        >>> client.download(trans_id, to="enlarged-cat.jpg")  # doctest: +SKIP
+        b''
+        """
+        _check_trans_id(trans_id)
+        return self._transport.download(
+            "download", {"trans_id": trans_id}, trans_id=trans_id, to=to
+        )
+
+    def credits(self) -> Credits:
+        """The account's credits (``/point``).
+
+        Returns
+        -------
+        Credits
+            ``total``, ``used`` (floats; the API sends ``"500.000"``), ``remaining``.
+
+        Examples
+        --------
+        >>> client.credits().remaining  # doctest: +SKIP
+        392.2
+        """
+        answer = self._transport.call("point", method="GET")
+        return Credits(
+            total=_float_field(answer, "max_num", "point"),
+            used=_float_field(answer, "used_num", "point"),
+        )
+
+    def credit_history(self, *, page: int = 1, limit: int = 20) -> HistoryPage:
+        """One page of the credit history (``/points/record``), newest first as the API sends it.
+
+        Examples
+        --------
+        >>> client.credit_history(page=1, limit=20).total  # doctest: +SKIP
+        100
+        """
+        _count("page", page, 1)
+        _count("limit", limit, 1)
+        answer = self._transport.call("points/record", fields={"page": page, "limit": limit})
+        rows = answer.get("datas", answer.get("data", []))
+        if not isinstance(rows, list):
+            raise ProtocolError("/points/record answered without a 'datas' list", endpoint="points/record")
+        entries = tuple(_history_entry(row) for row in rows if isinstance(row, dict))
+        return HistoryPage(
+            entries=entries,
+            current_page=_int_field(answer, "current_page", "points/record", default=page),
+            last_page=_int_field(answer, "last_page", "points/record", default=page),
+            per_page=_int_field(answer, "per_page", "points/record", default=limit),
+            total=_int_field(answer, "total", "points/record", default=len(entries)),
+        )
+
+    def iter_credit_history(self, *, limit: int = 20) -> Iterator[HistoryEntry]:
+        """Every entry of the credit history, page after page.
+
+        Examples
+        --------
+        >>> sum(e.point for e in client.iter_credit_history())  # doctest: +SKIP
+        107.8
+        """
+        page = 1
+        while True:
+            current = self.credit_history(page=page, limit=limit)
+            yield from current.entries
+            if not current.entries or not current.has_next:
+                return
+            page = current.current_page + 1
+
+    # -- the whole exchange -----------------------------------------------------------------
+
+    def run_job(
+        self,
+        file: FileInput,
+        jconfig: JConfig,
+        *,
+        filename: str | None = None,
+        webhook: str | None = None,
+        max_wait: float | None = None,
+        on_status: Callable[[Progress], object] | None = None,
+    ) -> JobResult:
+        """Upload, transform, wait and download, through the result cache.
+
+        The cache key is the SHA-256 of the uploaded bytes plus the canonical
+        jconfig; a hit makes no request and spends no credit. In
+        ``jconfig["cn_configs"]`` an ``image_uid`` of None or
+        ``"<uid_from_upload>"`` becomes this upload's uid. A downloaded result
+        is cached before it is returned. Identical jobs run concurrently in
+        threads of one client are done once.
+
+        Parameters
+        ----------
+        file : bytes, str, os.PathLike or binary file object
+            The image file to upload.
+        jconfig : dict or str
+            The job configuration.
+        filename, webhook, max_wait, on_status
+            As for :meth:`upload`, :meth:`transform` and :meth:`wait`.
+
+        Returns
+        -------
+        JobResult
+            ``data``, ``trans_id``, ``uid``, ``cached``, ``status``.
+
+        Raises
+        ------
+        VanceError
+            Errors after the job started carry its ``trans_id``: resume with
+            ``wait(trans_id)`` and ``download(trans_id)`` (free if already paid).
+
+        Examples
+        --------
+        >>> result = client.run_job("cat.png", {"name": "matting", "config": {
+        ...     "module": "matting", "module_params": {"model_name": "MattingStable"}}})  # doctest: +SKIP
+        >>> result.cached  # doctest: +SKIP
+        False
+        """
+        data, name = _read_file(file, filename)
+        config = _parse_jconfig(jconfig)
+        if webhook is not None:
+            self._check_webhook(webhook)
+        if max_wait is not None:
+            _positive("max_wait", max_wait)
+        if self._cache is None:
+            return self._run(data, name, config, webhook, max_wait, on_status)
+        key = cache_key(data, config)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return JobResult(data=hit, trans_id=None, uid=None, cached=True, status="finish")
+        with self._inflight_lock:
+            lock = self._inflight.setdefault(key, threading.Lock())
+        try:
+            with lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    return JobResult(data=hit, trans_id=None, uid=None, cached=True, status="finish")
+                result = self._run(data, name, config, webhook, max_wait, on_status)
+                self._cache.put(key, result.data)
+                return result
+        finally:
+            with self._inflight_lock:
+                if self._inflight.get(key) is lock and not lock.locked():
+                    del self._inflight[key]
+
+    def _run(
+        self,
+        data: bytes,
+        name: str,
+        config: dict[str, Any] | str,
+        webhook: str | None,
+        max_wait: float | None,
+        on_status: Callable[[Progress], object] | None,
+    ) -> JobResult:
+        upload = self.upload(data, filename=name)
+        sent = _fill_uids(config, upload.uid) if isinstance(config, dict) else config
+        job = self.transform(upload.uid, sent, webhook=webhook)
+        try:
+            if on_status is not None:
+                on_status(Progress(status=job.status, trans_id=job.trans_id))
+            if job.status == "fatal":
+                raise JobFailedError(
+                    "the job ended with status 'fatal' on the server; submit it again",
+                    endpoint="transform",
+                    trans_id=job.trans_id,
+                )
+            status = job.status
+            if status != "finish":
+                status = self._wait(
+                    job.trans_id, max_wait=max_wait, on_status=on_status, last_status=job.status
+                ).status
+            result = self.download(job.trans_id)
+        except VanceError as exc:
+            if exc.trans_id is None:
+                exc.trans_id = job.trans_id
+            raise
+        return JobResult(data=result, trans_id=job.trans_id, uid=upload.uid, cached=False, status=status)
+
+    def process(self, file: FileInput, jconfig: JConfig, *, webhook: str | None = None) -> bytes:
+        """The result's bytes for ``file`` under ``jconfig``: ``run_job(...).data``.
+
+        Examples
+        --------
+        >>> png = client.process(open("cat.png", "rb"), jconfig)  # doctest: +SKIP
+        """
+        return self.run_job(file, jconfig, webhook=webhook).data
+
+
+def _nonneg(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name}={value!r} is not allowed: expected a number >= 0 (seconds)")
+    return float(value)
+
+
+def _check_trans_id(trans_id: Any) -> None:
+    if not isinstance(trans_id, str) or not trans_id:
+        raise ValueError(f"trans_id={trans_id!r} must be the non-empty trans_id of a job")
+
+
+def _history_entry(row: dict[str, Any]) -> HistoryEntry:
+    def number(key: str) -> float:
+        try:
+            return float(row.get(key) or 0)
+        except (TypeError, ValueError):
+            return 0.0
+
+    return HistoryEntry(
+        point_type=str(row.get("point_type", "")),
+        job=str(row.get("job", "")),
+        info=str(row.get("info", "")),
+        point=number("point"),
+        balance=number("balance"),
+        created_at=_parse_time(row.get("created_at")),
+    )
+

@@ -1,0 +1,367 @@
+"""The Emulator: a local, faithful stand-in for the VanceAI web API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+from types import TracebackType
+from typing import Any
+
+from ._endpoints import Api, State
+from ._faults import FaultPlan, make_fault
+from ._ledger import Ledger
+from ._records import JobRecord, RequestRecord, UploadRecord
+from ._server import PREFIX, App, RequestLog, Server
+
+_STOP_TIMEOUT = 10.0
+
+
+def _seconds(name: str, value: Any) -> float:
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}={value!r} is not allowed: expected a number of seconds >= 0")
+    return float(value)
+
+
+def _workers(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
+        raise ValueError(f"workers={value!r} is not allowed: expected an integer from 1 to 256")
+    return value
+
+
+def _credits(value: Any) -> float:
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0):
+        raise ValueError(f"credits={value!r} is not allowed: expected a number >= 0")
+    return float(value)
+
+
+class Emulator:
+    """A local emulator of the VanceAI web API, served over real HTTP.
+
+    Every endpoint of the API answers under ``url`` with the documented envelopes and
+    error codes; jobs run classical stand-ins of the AI modules in background workers;
+    credits are charged at the first download. Faults can be scripted per endpoint.
+
+    Parameters
+    ----------
+    host : str
+        The interface to listen on.
+    port : int
+        The port; 0 picks a free one.
+    api_token : str, optional
+        The token clients must send; None makes a random 32-hex one.
+    credits : float
+        The account's total credits (``max_num``).
+    job_duration : float
+        Seconds each job runs at least ("process" meanwhile).
+    workers : int
+        Jobs run at once; further jobs wait ("waiting").
+    transform_wait : float
+        Seconds ``/transform`` (without webhook) waits for the job before answering.
+    error_status : int
+        HTTP status of API error answers (the service sends 200).
+
+    Examples
+    --------
+    >>> import requests
+    >>> with Emulator(credits=10) as emu:
+    ...     r = requests.get(emu.url + "/point", params={"api_token": emu.api_token})
+    ...     r.json()["data"]
+    {'max_num': '10.000', 'used_num': '0.000'}
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_token: str | None = None,
+        credits: float = 500.0,
+        job_duration: float = 0.0,
+        workers: int = 4,
+        transform_wait: float = 10.0,
+        error_status: int = 200,
+    ) -> None:
+        if not isinstance(host, str) or not host:
+            raise ValueError(f"host={host!r} is not allowed: expected a host name or address")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ValueError(f"port={port!r} is not allowed: expected 0-65535 (0: any free port)")
+        if api_token is None:
+            api_token = secrets.token_hex(16)
+        if not isinstance(api_token, str) or not api_token or not api_token.isprintable():
+            raise ValueError("api_token must be a non-empty printable string")
+        if not isinstance(error_status, int) or not 200 <= error_status <= 599:
+            raise ValueError(f"error_status={error_status!r} is not allowed: expected 200-599")
+        self._host = host
+        self._port = port
+        self._token = api_token
+        self._initial = {
+            "credits": _credits(credits),
+            "job_duration": _seconds("job_duration", job_duration),
+            "workers": _workers(workers),
+            "transform_wait": _seconds("transform_wait", transform_wait),
+        }
+        self._error_status = error_status
+        self._state = State(
+            token=api_token, credits=self._initial["credits"],
+            workers=self._initial["workers"], job_duration=self._initial["job_duration"],
+            transform_wait=self._initial["transform_wait"],
+        )
+        self._faults = FaultPlan()
+        self._log = RequestLog(self._state.cond)
+        self._stopping = threading.Event()
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> Emulator:
+        """Listen and serve in background threads; returns self.
+
+        Raises
+        ------
+        OSError
+            When the address cannot be bound.
+        RuntimeError
+            When the emulator was already started.
+        """
+        if self._server is not None or self._stopped:
+            raise RuntimeError("this Emulator was already started; create a new one")
+        app = App(Api(self._state), self._faults, error_status=self._error_status,
+                  log=self._log, stopping=self._stopping)
+        self._server = Server(self._host, self._port, app)
+        self._state.engine.start()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            name="vance-emulator-server", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: close every connection and join every thread. Idempotent."""
+        if self._server is None or self._stopped:
+            self._stopped = True
+            return
+        self._stopped = True
+        self._stopping.set()
+        self._server.shutdown()
+        self._state.engine.stop(_STOP_TIMEOUT)
+        self._server.close_connections(_STOP_TIMEOUT)
+        assert self._thread is not None
+        self._thread.join(_STOP_TIMEOUT)
+        self._server.server_close()
+
+    def serve_forever(self) -> None:
+        """Serve in the foreground until KeyboardInterrupt (Ctrl-C), then stop.
+
+        Examples
+        --------
+        >>> Emulator(port=8000).serve_forever()  # doctest: +SKIP
+        """
+        if self._server is None:
+            self.start()
+        try:
+            while not self._stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> Emulator:  # noqa: PYI034 - final class, no Self on 3.10
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None and not self._stopped else "not running"
+        return (f"Emulator({where}, api_token='***', credits={self._state.ledger.total:g}, "
+                f"workers={self._state.engine.workers}, "
+                f"job_duration={self._state.engine.job_duration:g})")
+
+    # -- addresses ------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The port listened on."""
+        if self._server is None:
+            raise RuntimeError("the Emulator is not started: use it as a context manager")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The API base URL, e.g. ``http://127.0.0.1:PORT/web_api/v1``."""
+        host = self._host if ":" not in self._host else f"[{self._host}]"
+        return f"http://{host}:{self.port}{PREFIX.rstrip('/')}"
+
+    @property
+    def api_token(self) -> str:
+        """The token clients must send."""
+        return self._token
+
+    # -- settings -------------------------------------------------------------------------
+    def configure(
+        self,
+        *,
+        job_duration: float | None = None,
+        workers: int | None = None,
+        transform_wait: float | None = None,
+        credits: float | None = None,
+    ) -> None:
+        """Change settings for what comes next (``credits`` sets the account's total).
+
+        Examples
+        --------
+        >>> Emulator().configure(job_duration=0.5, workers=1)
+        """
+        duration = None if job_duration is None else _seconds("job_duration", job_duration)
+        count = None if workers is None else _workers(workers)
+        wait = None if transform_wait is None else _seconds("transform_wait", transform_wait)
+        total = None if credits is None else _credits(credits)
+        self._state.engine.configure(workers=count, job_duration=duration)
+        with self._state.cond:
+            if wait is not None:
+                self._state.settings.transform_wait = wait
+            if total is not None:
+                self._state.ledger.total = total
+
+    def reset(self) -> None:
+        """Forget uploads, jobs, faults and the request log; restore the initial settings
+        and a fresh ledger with the initial credits.
+
+        Examples
+        --------
+        >>> Emulator().reset()
+        """
+        self._faults.clear()
+        self._state.engine.reset()
+        self.configure(**self._initial)
+        with self._state.cond:
+            self._state.uploads.clear()
+            self._state.jobs.clear()
+            self._state.ledger = Ledger(self._initial["credits"])
+            self._log.clear()
+
+    # -- faults ---------------------------------------------------------------------------
+    def fail(
+        self,
+        endpoint: str,
+        *,
+        times: int = 1,
+        status: int | None = None,
+        code: int | None = None,
+        msg: object = None,
+        drop: bool = False,
+        delay: float | None = None,
+        retry_after: float | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        truncate: bool = False,
+    ) -> None:
+        """Make the next ``times`` requests to ``endpoint`` (or ``"*"``) fail that way.
+
+        ``status`` alone: that HTTP status with a short HTML body; ``code``: a JSON
+        ``{code, msg}`` error (HTTP ``status`` or ``error_status``); ``drop``: close the
+        connection without an answer; ``delay``: wait that long first (alone: then answer
+        normally); ``retry_after``: add a Retry-After header; ``body``/``content_type``:
+        answer exactly these bytes (HTTP ``status`` or 200); ``truncate``: announce the
+        full Content-Length, send about half the body, close. Scripted faults queue up in
+        order per endpoint; an endpoint's own queue goes before ``"*"``.
+
+        Examples
+        --------
+        >>> emu = Emulator()
+        >>> emu.fail("download", times=2, status=503, retry_after=1)
+        >>> emu.fail("*", drop=True)
+        """
+        fault = make_fault(
+            endpoint, times=times, status=status, code=code, msg=msg, drop=drop, delay=delay,
+            retry_after=retry_after, body=body, content_type=content_type, truncate=truncate,
+        )
+        self._faults.add(endpoint, fault, times)
+
+    def fail_jobs(self, times: int = 1) -> None:
+        """The next ``times`` jobs end ``fatal``.
+
+        Examples
+        --------
+        >>> Emulator().fail_jobs(2)
+        """
+        if not isinstance(times, int) or isinstance(times, bool) or times < 1:
+            raise ValueError(f"times={times!r} is not allowed: expected an integer >= 1")
+        self._state.engine.fail_next(times)
+
+    def stall_jobs(self, times: int = 1, status: str = "busy") -> None:
+        """The next ``times`` jobs stay in ``status`` for ever (and ``transform`` says so at once).
+
+        Examples
+        --------
+        >>> Emulator().stall_jobs(1, status="waiting")
+        """
+        if not isinstance(times, int) or isinstance(times, bool) or times < 1:
+            raise ValueError(f"times={times!r} is not allowed: expected an integer >= 1")
+        if not isinstance(status, str) or not status:
+            raise ValueError(f"status={status!r} is not allowed: expected a non-empty string")
+        self._state.engine.stall_next(times, status)
+
+    def random_faults(self, rate: float, *, seed: int = 0) -> None:
+        """Each request fails with probability ``rate`` (HTTP 500/502/503, API 10010, or a drop).
+
+        Examples
+        --------
+        >>> Emulator().random_faults(0.1, seed=3)
+        """
+        self._faults.set_random(rate, seed)
+
+    # -- what happened --------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request received so far, in arrival order (status None: not answered yet,
+        or dropped)."""
+        with self._state.cond:
+            return list(self._log.records)
+
+    def request_count(self, endpoint: str | None = None) -> int:
+        """How many requests were made (to ``endpoint``, when given).
+
+        Examples
+        --------
+        >>> Emulator().request_count("upload")
+        0
+        """
+        with self._state.cond:
+            return sum(1 for r in self._log.records if endpoint is None or r.endpoint == endpoint)
+
+    @property
+    def uploads(self) -> dict[str, UploadRecord]:
+        """uid -> the upload."""
+        with self._state.cond:
+            return dict(self._state.uploads)
+
+    @property
+    def jobs(self) -> dict[str, JobRecord]:
+        """trans_id -> a snapshot of the job."""
+        with self._state.cond:
+            return {tid: job.snapshot() for tid, job in self._state.jobs.items()}
+
+    @property
+    def balance(self) -> float:
+        """Credits left."""
+        with self._state.cond:
+            return self._state.ledger.balance
+
+    @property
+    def credits_used(self) -> float:
+        """Credits spent."""
+        with self._state.cond:
+            return self._state.ledger.used
+
+    @property
+    def charges(self) -> list[tuple[str, float]]:
+        """``(trans_id, points)`` per charge, in order."""
+        with self._state.cond:
+            return list(self._state.ledger.charges)
