@@ -8,13 +8,14 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _clean_vance_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Keep the developer's VANCE_* variables (and default client) out of every test."""
+def _clean_vance_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the developer's VANCE_* variables, cache folder and default client out of every test."""
     import os
 
     for name in list(os.environ):
         if name.startswith("VANCE_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     yield
     try:
         from vance_filters._defaults import set_default_client

@@ -563,6 +563,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds to wait for each HTTP answer [default: 30]",
     )
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="keep every downloaded (paid) result here, so a rerun or an interrupted batch never "
+        "pays twice [default: the platform's cache folder, e.g. ~/.cache/vance_filters; "
+        "memory only with --emulator]",
+    )
+    cache.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not reuse or keep results (every image is processed and paid again)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     for cls in FEATURE_FILTERS:
@@ -759,6 +772,12 @@ def _session(args: argparse.Namespace, console: _Console, *, pool: int = 10) -> 
     settings: dict[str, Any] = {"pool_size": max(10, pool)}
     if args.timeout is not None:
         settings["timeout"] = args.timeout
+    if args.no_cache:
+        settings["cache"] = False
+    elif args.cache_dir:
+        settings["cache_dir"] = args.cache_dir
+    elif not args.emulator:
+        settings["cache_dir"] = True  # the platform's cache folder: paid results survive a crash
     if not args.emulator:
         try:
             client = Client(base_url=args.api_base, **settings)

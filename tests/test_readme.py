@@ -1,0 +1,92 @@
+"""README.md stays true: its commands run, its quickstart runs, its feature table matches the code."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import vance_filters as vf
+from vance_filters.filters import FeatureFilter
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+OUTPUT_OPTIONS = {"format", "quality", "dpi", "background"}
+
+
+def table_rows() -> list[list[str]]:
+    section = README.split("## Features", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+
+
+def test_the_feature_table_lists_every_filter_once() -> None:
+    classes = {row[2].strip("`") for row in table_rows()}
+    public = {name for name in vf.__all__ if isinstance(getattr(vf, name), type)
+              and issubclass(getattr(vf, name), FeatureFilter)}
+    assert classes == public
+
+
+@pytest.mark.parametrize("row", table_rows(), ids=lambda r: r[1])
+def test_each_row_matches_its_filter(row: list[str]) -> None:
+    _, function, cls_name, params, cost = row
+    cls = getattr(vf, cls_name.strip("`"))
+    assert callable(getattr(vf, function.strip("`")))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert str(cls().cost) == cost
+    for field in dataclasses.fields(cls):
+        if field.name in OUTPUT_OPTIONS:
+            continue
+        assert f"`{field.name}`" in params, f"{field.name} missing from the README row"
+        if field.default is not None and not isinstance(field.default, str):
+            assert f"({field.default})" in params or f"{field.default})" in params, (
+                f"{field.name}'s default {field.default!r} is not the README's"
+            )
+        elif isinstance(field.default, str):
+            assert f'("{field.default}")' in params
+
+
+def commands() -> list[str]:
+    return re.findall(r"```bash\n(python3 -m venv .*?)\n```", README)
+
+
+def test_the_readme_gives_exactly_two_set_up_commands() -> None:
+    assert len(commands()) == 2
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "test-command" in ci
+
+
+@pytest.mark.timeout(120)
+def test_the_main_command_writes_the_enlarged_image(tmp_path: Path) -> None:
+    main = commands()[0]
+    cli = main.split(".venv/bin/vance-filters ", 1)[1]
+    args = cli.split()
+    args[args.index("-o") + 1] = str(tmp_path / "out")
+    result = subprocess.run(
+        [sys.executable, "-m", "vance_filters", *args], cwd=ROOT, capture_output=True, text=True, timeout=100
+    )
+    assert result.returncode == 0, result.stderr
+    source = Image.open(ROOT / "examples" / "portrait.png")
+    with Image.open(tmp_path / "out" / "portrait.png") as out:
+        assert out.size == (source.width * 4, source.height * 4)
+
+
+@pytest.mark.timeout(120)
+def test_the_quickstart_runs(vance_emulator, tmp_path: Path) -> None:
+    code = README.split("## Quickstart", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    env = dict(os.environ, VANCE_API_TOKEN=vance_emulator.api_token, VANCE_API_BASE=vance_emulator.url)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=100
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Credits(" in result.stdout
+    assert vance_emulator.api_token not in result.stdout + result.stderr
