@@ -21,8 +21,9 @@ import threading
 import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any, Protocol, Union
 
 from . import _http, jobs
 from ._cache import (
@@ -56,6 +57,12 @@ FileInput = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[byte
 JConfig = Union[dict[str, Any], str]  # noqa: UP007
 
 _LOOPBACK_NAMES = ("localhost",)
+
+
+class SupportsApply(Protocol):
+    """What :meth:`Client.submit` runs: a filter's ``apply`` (the client knows no images)."""
+
+    def apply(self, image: Any, *, client: Any, on_limit: Any, upload_format: Any) -> Any: ...
 
 
 def _user_agent() -> str:
@@ -384,6 +391,8 @@ class Client:
                 self._cache = memory
         self._inflight: dict[str, threading.Lock] = {}
         self._inflight_lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         token = self._api_token if self._settings["pickle_token"] else None
@@ -405,8 +414,59 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the pooled connections (the client can still be used: it reconnects)."""
+        """Close the pooled connections (the client can still be used: it reconnects).
+
+        Jobs already handed to :meth:`submit` run to completion first.
+        """
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
         self._transport.session.close()
+
+    def submit(
+        self,
+        image: Any,
+        filter: SupportsApply,  # noqa: A002 - reads as the user's own words
+        *,
+        on_limit: str = "downscale",
+        upload_format: str = "auto",
+    ) -> Future[Any]:
+        """Start ``filter.apply(image)`` on this client in the background.
+
+        Parameters
+        ----------
+        image : PIL.Image.Image, numpy.ndarray, bytes, str or os.PathLike
+            Any image a filter accepts.
+        filter : Filter
+            Any filter or pipeline.
+        on_limit, upload_format : str
+            As for ``Filter.apply``.
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Resolves to the result (the input's kind) or raises its typed error.
+            Up to ``pool_size`` submitted jobs run at once; the rest queue.
+
+        Examples
+        --------
+        >>> import vance_filters as vf
+        >>> from vance_filters.testing import Emulator, sample_image
+        >>> with Emulator() as emu, vf.Client(emu.api_token, emu.url) as client:
+        ...     future = client.submit(sample_image(size=(8, 6)), vf.Enlarge(scale=2))
+        ...     future.result().size
+        (16, 12)
+        """
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.pool_size, thread_name_prefix="vance-submit"
+                )
+            executor = self._executor
+        return executor.submit(
+            filter.apply, image, client=self, on_limit=on_limit, upload_format=upload_format
+        )
 
     def ensure_pool(self, size: int) -> None:
         """Grow the HTTP connection pool to at least ``size`` connections.
