@@ -19,7 +19,7 @@ from .errors import ConfigError, CreditLimitError
 
 if TYPE_CHECKING:
     from .client import Client
-    from .filters import Filter
+    from .filters import Filter, OnLimit, UploadFormat
 
 __all__ = ["check_budget", "map"]
 
@@ -90,8 +90,8 @@ def map(  # noqa: A001 - the point is to read like the builtin
     return_exceptions: bool = False,
     max_credits: float | None = None,
     client: Client | None = None,
-    on_limit: str = "downscale",
-    upload_format: str = "auto",
+    on_limit: OnLimit = "downscale",
+    upload_format: UploadFormat = "auto",
 ) -> Iterator[Any]:
     """Apply ``flt`` to every image, ``concurrency`` at a time, yielding results in order.
 
@@ -165,8 +165,8 @@ def _ordered(
     progress: bool,
     return_exceptions: bool,
     client: Client,
-    on_limit: str,
-    upload_format: str,
+    on_limit: OnLimit,
+    upload_format: UploadFormat,
 ) -> Iterator[Any]:
     bar = None
     if progress:
@@ -176,10 +176,11 @@ def _ordered(
     window: collections.deque[Future[Any]] = collections.deque()
     executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vance-map")
 
+    def apply(image: Any) -> Any:
+        return flt.apply(image, client=client, on_limit=on_limit, upload_format=upload_format)
+
     def submit(image: Any) -> Future[Any]:
-        return executor.submit(
-            flt.apply, image, client=client, on_limit=on_limit, upload_format=upload_format
-        )
+        return executor.submit(apply, image)
 
     finished = False
     try:

@@ -459,9 +459,9 @@ def filter_options(cls: type[_filters.FeatureFilter]) -> list[_Option]:
         default = f.default if f.default is not dataclasses.MISSING else None
         doc = _clean_doc(docs.get(f.name, ""), default)
         if f.name in _OUTPUT_OPTIONS:
-            kind, allowed, metavar, shown = _output_allowed(f.name)
+            out_kind, out_allowed, out_metavar, shown = _output_allowed(f.name)
             output.append(
-                _Option(f.name, kind, default, allowed, doc, metavar, cls.__name__, shown)
+                _Option(f.name, out_kind, default, out_allowed, doc, out_metavar, cls.__name__, shown)
             )
             continue
         kind = _kind_of(hints.get(f.name, str))

@@ -54,7 +54,6 @@ __all__ = [
 ImageT = TypeVar("ImageT", Image.Image, np.ndarray, bytes)
 OnLimit = Literal["downscale", "raise"]
 UploadFormat = Literal["auto", "png", "jpeg"]
-Color = "tuple[int, int, int] | str"
 
 _ON_LIMIT = ("downscale", "raise")
 _UPLOAD_FORMATS = ("auto", "png", "jpeg")
@@ -228,8 +227,8 @@ def _run(
     image: Any,
     *,
     client: Client | None,
-    on_limit: str,
-    upload_format: str,
+    on_limit: OnLimit,
+    upload_format: UploadFormat,
 ) -> Any:
     _check_choice("on_limit", on_limit, _ON_LIMIT)
     _check_choice("upload_format", upload_format, _UPLOAD_FORMATS)
@@ -365,7 +364,8 @@ class FeatureFilter(Filter):
         if self.dpi is not None:
             out["dpi"] = self.dpi
         if self.background is not None:
-            r, g, b = self.background  # type: ignore[misc]
+            assert isinstance(self.background, tuple)  # normalised in __post_init__
+            r, g, b = self.background
             out["bg_composed"] = {"bg_color": {"r": r, "g": g, "b": b}}
         return out
 
@@ -411,9 +411,7 @@ class FeatureFilter(Filter):
     @property
     def step_output(self) -> Literal["same", "rgb", "rgba"]:
         """The channel kind this step alone produces."""
-        if self.feature.output == "rgba" and self.background is not None:
-            return "rgb"
-        if self.background is not None:
+        if self.background is not None:  # composed onto a solid colour: no alpha left
             return "rgb"
         return self.feature.output
 
