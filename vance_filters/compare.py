@@ -49,7 +49,7 @@ def compare(
     >>> a, b = Image.new("RGB", (40, 30), "red"), Image.new("L", (80, 60), 128)
     >>> board = vf.compare(a, b, labels=["before", "after"])
     >>> board.mode, board.height
-    ('RGB', 58)
+    ('RGB', 96)
     """
     if len(images) < 2:
         raise ConfigError(f"compare() needs at least two images, got {len(images)}")

@@ -759,7 +759,23 @@ def restore(
     if source.kind == "bytes":
         eight_bit = colour if alpha is None else _to_pil(colour, alpha, source, "rgb")
         return _encode_result(pil, eight_bit, source, out_format, dpi_out, keep_icc, quality)
-    return pil
+    return _plain(pil)
+
+
+def _plain(image: Image.Image) -> Image.Image:
+    """A plain ``Image`` rather than a ``PngImageFile`` tied to the downloaded bytes, no pixel copy.
+
+    A decoder's image object claims a ``format`` (e.g. PNG for a JPEG input's result) and
+    keeps the file around; the caller gets what ``Image.filter`` would give instead.
+    """
+    if type(image) is Image.Image:
+        return image
+    if image.mode in ("P", "PA"):
+        return image.copy()
+    image.load()
+    plain = Image.Image()._new(image.im)
+    plain.info = dict(image.info)
+    return plain
 
 
 def _to_array(
