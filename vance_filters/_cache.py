@@ -56,6 +56,9 @@ class ResultCache(Protocol):
     def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` (best effort)."""
 
+    def discard(self, key: str) -> bool:
+        """Forget ``key``; True when something was stored under it."""
+
 
 def _normalise_uids(jconfig: Any) -> Any:
     """A copy of ``jconfig`` with every own-upload ``image_uid`` written as the placeholder."""
@@ -193,6 +196,22 @@ class MemoryCache:
                 _, evicted = self._items.popitem(last=False)
                 self._size -= len(evicted)
 
+    def discard(self, key: str) -> bool:
+        """Forget ``key``; True when it was held.
+
+        Examples
+        --------
+        >>> cache = MemoryCache(); cache.put("a", b"1")
+        >>> cache.discard("a"), cache.discard("a"), cache.get("a")
+        (True, False, None)
+        """
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is None:
+                return False
+            self._size -= len(old)
+            return True
+
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
@@ -264,6 +283,23 @@ class DiskCache:
                 pass
 
 
+    def discard(self, key: str) -> bool:
+        """Remove the entry of ``key``; True when there was one (a failure to remove is ignored).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> cache = DiskCache(tempfile.mkdtemp()); cache.put("cd" * 32, b"bad")
+        >>> cache.discard("cd" * 32), cache.get("cd" * 32)
+        (True, None)
+        """
+        try:
+            os.unlink(self._path(key))
+        except OSError:
+            return False
+        return True
+
+
 class TieredCache:
     """A memory cache in front of a disk cache: hits on disk are promoted."""
 
@@ -284,3 +320,8 @@ class TieredCache:
         """Into both layers (disk first: it is the one that survives)."""
         self.disk.put(key, data)
         self.memory.put(key, data)
+
+    def discard(self, key: str) -> bool:
+        """From both layers; True when either held it."""
+        on_disk = self.disk.discard(key)
+        return self.memory.discard(key) or on_disk

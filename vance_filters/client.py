@@ -12,6 +12,7 @@ record, a repr or an error message.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import math
@@ -620,7 +621,8 @@ class Client:
         'process'
         """
         _check_trans_id(trans_id)
-        answer = self._transport.call("progress", fields={"trans_id": trans_id}, trans_id=trans_id)
+        with _naming(trans_id):
+            answer = self._transport.call("progress", fields={"trans_id": trans_id}, trans_id=trans_id)
         status = answer.get("status")
         if not isinstance(status, str) or not status:
             raise ProtocolError(
@@ -724,9 +726,10 @@ class Client:
         b''
         """
         _check_trans_id(trans_id)
-        return self._transport.download(
-            "download", {"trans_id": trans_id}, trans_id=trans_id, to=to
-        )
+        with _naming(trans_id):
+            return self._transport.download(
+                "download", {"trans_id": trans_id}, trans_id=trans_id, to=to
+            )
 
     def credits(self) -> Credits:
         """The account's credits (``/point``).
@@ -894,6 +897,62 @@ class Client:
             raise
         return JobResult(data=result, trans_id=job.trans_id, uid=upload.uid, cached=False, status=status)
 
+    def redact(self, text: str) -> str:
+        """``text`` with this client's API token (and any ``api_token=...`` value) replaced by ``***``.
+
+        For messages quoting what a server sent, which may echo the token.
+
+        Examples
+        --------
+        >>> Client("s3cr3t-token", "https://api-service.vanceai.com/web_api/v1").redact("got s3cr3t-token")
+        'got ***'
+        """
+        token = self._api_token or os.environ.get(TOKEN_ENV, "").strip() or None
+        return _http.redact(text, token)
+
+    def forget(self, file: FileInput, jconfig: JConfig) -> bool:
+        """Drop the cached result of ``file`` under ``jconfig`` (memory and disk).
+
+        The next :meth:`run_job` of that pair runs the job again (and is
+        charged again). Used when a cached result turns out to be unusable.
+
+        Returns
+        -------
+        bool
+            True when a cached result was dropped.
+
+        Examples
+        --------
+        >>> client.forget(png, jconfig)  # doctest: +SKIP
+        True
+        """
+        if self._cache is None:
+            return False
+        data, _ = _read_file(file, None)
+        return self._cache.discard(cache_key(data, _parse_jconfig(jconfig)))
+
+    def redownload(self, trans_id: str, file: FileInput, jconfig: JConfig) -> bytes:
+        """Download a paid result again (free) and make it the cached result of ``file`` under ``jconfig``.
+
+        For a result that arrived damaged: the service charges a trans_id once,
+        so fetching it again costs nothing, and the fresh copy replaces the
+        damaged one in the cache.
+
+        Returns
+        -------
+        bytes
+            The result's bytes, as now cached.
+
+        Examples
+        --------
+        >>> data = client.redownload(error.trans_id, png, jconfig)  # doctest: +SKIP
+        """
+        data = self.download(trans_id)
+        if self._cache is not None:
+            upload, _ = _read_file(file, None)
+            self._cache.put(cache_key(upload, _parse_jconfig(jconfig)), data)
+        return data
+
     def process(self, file: FileInput, jconfig: JConfig, *, webhook: str | None = None) -> bytes:
         """The result's bytes for ``file`` under ``jconfig``: ``run_job(...).data``.
 
@@ -908,6 +967,17 @@ def _nonneg(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ValueError(f"{name}={value!r} is not allowed: expected a number >= 0 (seconds)")
     return float(value)
+
+
+@contextlib.contextmanager
+def _naming(trans_id: str) -> Iterator[None]:
+    """Errors raised inside name ``trans_id`` (even transport failures), so the job can be resumed."""
+    try:
+        yield
+    except VanceError as exc:
+        if exc.trans_id is None:
+            exc.trans_id = trans_id
+        raise
 
 
 def _check_trans_id(trans_id: Any) -> None:

@@ -28,7 +28,7 @@ from . import imaging
 from ._defaults import default_client
 from ._features import ANIME_STRENGTH, ANIME_STYLES, CONTROLNETS, FEATURES, Feature
 from ._warn import user_stacklevel
-from .errors import ConfigError
+from .errors import ConfigError, ResultDecodeError, ResultTooLargeError, VanceError
 
 if TYPE_CHECKING:
     from .client import Client
@@ -230,21 +230,77 @@ def _run(
     on_limit: OnLimit,
     upload_format: UploadFormat,
 ) -> Any:
+    """Prepare, run the job (through the cache), and restore the caller's kind of image.
+
+    A paid result is never lost and a bad one never sticks:
+
+    - The result may claim at most 4x the pixels promised for it (at least
+      4 MP, at most ``imaging.MAX_RESULT_PIXELS``, read at each call so it can
+      be adjusted); a larger claim is refused undecoded (``ResultTooLargeError``
+      with the trans_id; the bytes stay cached: they are what the service sent).
+    - A fresh download that does not decode is downloaded again by trans_id
+      (free); if that copy decodes it replaces the cached one. Otherwise the
+      first error is raised, naming the trans_id; the raw bytes stay cached.
+    - A cache hit that does not decode is dropped from the cache, so the next
+      call runs the job again instead of failing for ever.
+    """
     _check_choice("on_limit", on_limit, _ON_LIMIT)
     _check_choice("upload_format", upload_format, _UPLOAD_FORMATS)
     prepared = imaging.prepare(image, upload_format=upload_format, on_limit=on_limit)
     client = client if client is not None else default_client()
-    result = client.run_job(prepared.data, flt.to_jconfig(), filename=prepared.filename)
-    return imaging.restore(
-        result.data,
-        prepared,
-        scale=flt.scale,
-        output=flt.output,
-        out_format=flt.out_format,
-        dpi=flt.out_dpi,
-        quality=flt.out_quality,
-        trans_id=result.trans_id,
-    )
+    jconfig = flt.to_jconfig()
+    width, height = imaging.promised_size(prepared, flt.scale)
+    pixel_limit = min(imaging.MAX_RESULT_PIXELS, max(4 * width * height, 4_000_000))
+
+    def restore(data: bytes, trans_id: str | None) -> Any:
+        return imaging.restore(
+            data,
+            prepared,
+            scale=flt.scale,
+            output=flt.output,
+            out_format=flt.out_format,
+            dpi=flt.out_dpi,
+            quality=flt.out_quality,
+            trans_id=trans_id,
+            max_result_pixels=pixel_limit,
+        )
+
+    def scrubbed(error: ResultDecodeError) -> ResultDecodeError:
+        # The message quotes the result's first bytes, which a hostile server may fill
+        # with the token it was sent.
+        error.message = client.redact(error.message)
+        error.args = (error.message,)
+        return error
+
+    result = client.run_job(prepared.data, jconfig, filename=prepared.filename)
+    try:
+        return restore(result.data, result.trans_id)
+    except ResultTooLargeError as exc:
+        exc.hint = (
+            f"This filter promised a {width}x{height} result; a result claiming over "
+            f"{pixel_limit} pixels is refused (imaging.MAX_RESULT_PIXELS caps the limit). "
+            "The raw bytes stay cached and client.download(trans_id) fetches them free"
+        )
+        raise
+    except ResultDecodeError as exc:
+        failure = scrubbed(exc)
+    if result.cached or result.trans_id is None:
+        client.forget(prepared.data, jconfig)
+        failure.hint = (
+            "The cached copy of this result was unreadable and has been dropped: "
+            "call again to run the job anew"
+        )
+        raise failure
+    try:
+        again = client.redownload(result.trans_id, prepared.data, jconfig)
+    except VanceError:
+        raise failure from None
+    if again == result.data:
+        raise failure
+    try:
+        return restore(again, result.trans_id)
+    except ResultDecodeError:
+        raise failure from None
 
 
 def _color(value: Any) -> tuple[int, int, int]:
@@ -592,7 +648,7 @@ class UpscaleAnime(FeatureFilter):
     }
 
     def _check(self) -> None:
-        if self.model not in self.MODELS:
+        if not isinstance(self.model, str) or self.model not in self.MODELS:
             raise ConfigError(
                 f"UpscaleAnime: model={self.model!r} is not allowed: expected 'animesharp' or 'real_esrgan'"
             )
@@ -729,7 +785,7 @@ class ToAnime(FeatureFilter):
 
     def _check(self) -> None:
         _check_choice("ToAnime: look", self.look, ("cartoon", "realistic"))
-        if self.style not in ANIME_STYLES:
+        if not isinstance(self.style, str) or self.style not in ANIME_STYLES:
             raise ConfigError(
                 f"ToAnime: style={self.style!r} is not allowed: expected one of "
                 + ", ".join(repr(s) for s in ANIME_STYLES)
@@ -741,8 +797,11 @@ class ToAnime(FeatureFilter):
             self._set("controlnets", cartoon if self.look == "cartoon" else realistic)
         if isinstance(self.controlnets, str):
             self._set("controlnets", (self.controlnets,))
-        names = tuple(self.controlnets)  # type: ignore[arg-type]
-        bad = [n for n in names if n not in CONTROLNETS]
+        try:
+            names = tuple(self.controlnets)  # type: ignore[arg-type]
+        except TypeError:
+            names = (self.controlnets,)
+        bad = [n for n in names if not isinstance(n, str) or n not in CONTROLNETS]
         if not names or bad:
             raise ConfigError(
                 f"ToAnime: controlnets={names!r} is not allowed: expected one or more of "
