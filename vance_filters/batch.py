@@ -170,7 +170,8 @@ def _ordered(
 ) -> Iterator[Any]:
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        # The plain bar: tqdm.auto wants ipywidgets in notebooks and warns without it.
+        from tqdm import tqdm
 
         bar = tqdm(total=total, desc=type(flt).__name__, unit="img", file=sys.stderr)
     window: collections.deque[Future[Any]] = collections.deque()
@@ -182,7 +183,14 @@ def _ordered(
     def submit(image: Any) -> Future[Any]:
         return executor.submit(apply, image)
 
-    finished = False
+    def close(wait: bool) -> None:
+        for future in window:
+            future.cancel()
+        executor.shutdown(wait=wait, cancel_futures=True)
+        if bar is not None:
+            bar.close()
+
+    closed = False
     try:
         for image in itertools.islice(images, 2 * concurrency):
             window.append(submit(image))
@@ -198,13 +206,14 @@ def _ordered(
                 window.append(submit(image))
             if bar is not None:
                 bar.update(1)
+            if not window:
+                # The last result: tidy up before handing it out, since a caller such as
+                # zip() may never ask for the next one.
+                closed = True
+                close(wait=True)
             yield result
-        finished = True
     finally:
-        for future in window:
-            future.cancel()
-        # On an error or Ctrl-C, don't make the caller wait for the jobs in
-        # flight: they finish in the background and land in the cache.
-        executor.shutdown(wait=finished, cancel_futures=True)
-        if bar is not None:
-            bar.close()
+        if not closed:
+            # An error, Ctrl-C or an abandoned iteration: don't make the caller wait for
+            # the jobs in flight; they finish in the background and land in the cache.
+            close(wait=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,6 +54,8 @@ def compare(
     """
     if len(images) < 2:
         raise ConfigError(f"compare() needs at least two images, got {len(images)}")
+    if isinstance(labels, (str, bytes)):
+        raise ConfigError(f"labels={labels!r} must be a sequence of strings, one per image, not a string")
     if labels is None:
         labels = ("before", "after") if len(images) == 2 else [str(i + 1) for i in range(len(images))]
     if len(labels) != len(images):
@@ -60,23 +63,38 @@ def compare(
     pictures = [to_pil(image) for image in images]
     if height is None:
         height = min(max(p.height for p in pictures), 512)
-    if not isinstance(height, int) or height < 1:
+    if not isinstance(height, numbers.Integral) or isinstance(height, bool) or height < 1:
         raise ConfigError(f"height={height!r} is not allowed: expected a positive integer")
+    height = int(height)
     tiles = []
     for picture in pictures:
         width = max(1, round(picture.width * height / picture.height))
         tiles.append(_flatten(picture).resize((width, height), Image.Resampling.LANCZOS))
     total = sum(t.width for t in tiles) + _GAP * (len(tiles) + 1)
     board = Image.new("RGB", (total, height + _LABEL_HEIGHT + _GAP), background)
-    draw = ImageDraw.Draw(board)
-    font = ImageFont.load_default(size=16)
     x = _GAP
     for tile, label, picture in zip(tiles, labels, pictures):
         board.paste(tile, (x, _LABEL_HEIGHT))
         text = f"{label} {picture.width}x{picture.height}"
-        draw.text((x, 4), text, fill=(20, 20, 20), font=font)
+        board.paste(_label(text, tile.width, background), (x, 0))
         x += tile.width + _GAP
     return board
+
+
+def _label(text: str, width: int, background: tuple[int, int, int]) -> Image.Image:
+    """The label drawn within its own picture's width: a smaller font, then cut short."""
+    strip = Image.new("RGB", (width, _LABEL_HEIGHT), background)
+    draw = ImageDraw.Draw(strip)
+    for size in (16, 13, 10):
+        font = ImageFont.load_default(size=size)
+        if draw.textlength(text, font=font) <= width:
+            break
+    else:
+        while len(text) > 1 and draw.textlength(text + "…", font=font) > width:
+            text = text[:-1]
+        text += "…"
+    draw.text((0, 4), text, fill=(20, 20, 20), font=font)
+    return strip
 
 
 def _flatten(picture: Image.Image) -> Image.Image:

@@ -121,6 +121,8 @@ class VanceError(Exception):
     """
 
     default_code: int | None = None
+    #: Whether the job named by ``trans_id`` may still yield a result to fetch.
+    resumable: bool = True
 
     def __init__(
         self,
@@ -147,11 +149,13 @@ class VanceError(Exception):
             tags.append(f"/{self.endpoint}")
         if tags:
             text = f"{text} [{', '.join(tags)}]"
-        if self.trans_id:
+        if self.trans_id and self.resumable:
             text += (
                 f" (trans_id {self.trans_id}: resume with client.wait({self.trans_id!r})"
                 f" and client.download({self.trans_id!r}))"
             )
+        elif self.trans_id:
+            text += f" (trans_id {self.trans_id})"
         if self.hint:
             text += f". {self.hint}"
         return text
@@ -218,6 +222,7 @@ class JobFailedError(APIError):
     """10014, or a job that ended with status ``fatal``: try again."""
 
     default_code = 10014
+    resumable = False  # a failed job has no result: run it again
 
 
 class AuthenticationError(APIError):

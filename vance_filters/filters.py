@@ -212,6 +212,34 @@ class Filter(ImageFilter.MultibandFilter):
         """
         return _run(self, image, client=client, on_limit=on_limit, upload_format=upload_format)
 
+    async def apply_async(
+        self,
+        image: Any,
+        *,
+        client: Client | None = None,
+        on_limit: OnLimit = "downscale",
+        upload_format: UploadFormat = "auto",
+    ) -> Any:
+        """Await :meth:`apply` without blocking the event loop (it runs on ``client.submit``).
+
+        Cancelling the awaiting task stops the waiting; a job already under
+        way finishes in the background and lands in the result cache.
+
+        Examples
+        --------
+        >>> import asyncio, numpy as np, vance_filters as vf
+        >>> from vance_filters.testing import Emulator
+        >>> with Emulator() as emu, vf.Client(emu.api_token, emu.url) as client:
+        ...     out = asyncio.run(vf.Enlarge(scale=2).apply_async(np.zeros((4, 5), np.uint8), client=client))
+        >>> out.shape
+        (8, 10)
+        """
+        from .aio import apply_async
+
+        return await apply_async(
+            self, image, client=client, on_limit=on_limit, upload_format=upload_format
+        )
+
     def filter(self, image: Any) -> Any:
         """Pillow's filter protocol: ``img.filter(f)`` calls this with the core image."""
         pil = Image.Image()._new(image)

@@ -35,8 +35,10 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -491,7 +493,7 @@ def prepare(
     return Prepared(
         data=encoded.data,
         format=fmt,
-        filename="image.png" if fmt == "png" else "image.jpg",
+        filename=f"{_upload_stem(image)}.{'png' if fmt == 'png' else 'jpg'}",
         size=encoded.size,
         downscale=downscale,
         source=source,
@@ -511,6 +513,14 @@ def _lossless_reason(source: Source, upload: Image.Image) -> str:
     if upload.mode == "L":
         return "gray"
     return ""
+
+
+def _upload_stem(image: Any) -> str:
+    """The name the upload goes by (the credit history shows it): a path's stem, else "image"."""
+    if isinstance(image, (str, os.PathLike)):
+        stem = re.sub(r"[^\w.-]", "_", Path(os.fspath(image)).stem)[:100].strip("._")
+        return stem or "image"
+    return "image"
 
 
 def to_pil(image: ImageInput) -> Image.Image:

@@ -73,6 +73,14 @@ class App:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         arrived = time.monotonic()
         request = Request(environ)
+        try:
+            return self._handle(request, arrived, environ, start_response)
+        finally:
+            request.close()  # the multipart upload's spooled temporary file
+
+    def _handle(
+        self, request: Request, arrived: float, environ: dict[str, Any], start_response: Any
+    ) -> Iterable[bytes]:
         request.max_content_length = MAX_REQUEST_BYTES
         path = request.path
         endpoint = path[len(PREFIX):].strip("/") if path.startswith(PREFIX) else path.lstrip("/")
