@@ -13,6 +13,7 @@ Enlarge(scale=4, suppress_noise=40, remove_blur=60)
 from __future__ import annotations
 
 from . import batch
+from .aio import amap
 from ._defaults import default_client, set_default_client
 from .batch import map
 from .client import Client, JobResult
@@ -68,6 +69,7 @@ __all__ = [
     "ToAnime",
     "Upload",
     "UpscaleAnime",
+    "amap",
     "compare",
     "default_client",
     "map",

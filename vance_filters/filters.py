@@ -26,6 +26,7 @@ from PIL import Image, ImageColor, ImageFilter
 
 from . import imaging
 from ._defaults import default_client
+from ._memo import memo_for
 from ._features import ANIME_STRENGTH, ANIME_STYLES, CONTROLNETS, FEATURES, Feature
 from ._warn import user_stacklevel
 from .errors import ConfigError, ResultDecodeError, ResultTooLargeError, VanceError
@@ -260,6 +261,8 @@ def _run(
 ) -> Any:
     """Prepare, run the job (through the cache), and restore the caller's kind of image.
 
+    A repeat of a finished call is answered from the client's memo of decoded
+    results (``_memo``): one hash of the input, no encode, request or decode.
     A paid result is never lost and a bad one never sticks:
 
     - The result may claim at most 4x the pixels promised for it (at least
@@ -274,9 +277,30 @@ def _run(
     """
     _check_choice("on_limit", on_limit, _ON_LIMIT)
     _check_choice("upload_format", upload_format, _UPLOAD_FORMATS)
-    prepared = imaging.prepare(image, upload_format=upload_format, on_limit=on_limit)
     client = client if client is not None else default_client()
     jconfig = flt.to_jconfig()
+    memo = memo_for(client)
+    memo_key = memo.key(image, jconfig, (on_limit, upload_format)) if memo is not None else None
+    if memo is not None and memo_key is not None:
+        remembered = memo.get(memo_key)
+        if remembered is not None:
+            return remembered
+    out = _run_job(flt, image, client=client, jconfig=jconfig, on_limit=on_limit, upload_format=upload_format)
+    if memo is not None and memo_key is not None:
+        memo.put(memo_key, out)
+    return out
+
+
+def _run_job(
+    flt: Filter,
+    image: Any,
+    *,
+    client: Client,
+    jconfig: dict[str, Any],
+    on_limit: OnLimit,
+    upload_format: UploadFormat,
+) -> Any:
+    prepared = imaging.prepare(image, upload_format=upload_format, on_limit=on_limit)
     width, height = imaging.promised_size(prepared, flt.scale)
     pixel_limit = min(imaging.MAX_RESULT_PIXELS, max(4 * width * height, 4_000_000))
 
