@@ -110,3 +110,16 @@ def test_the_disk_cache_makes_a_new_process_rerun_free(vance_emulator, tmp_path)
     with vf.Client(vance_emulator.api_token, vance_emulator.url, cache=False) as client:
         vf.denoise(image, client=client)
     assert vance_emulator.request_count() > before
+
+
+def test_submit_grows_with_the_pool(vance_emulator, vance_client: vf.Client) -> None:
+    vance_emulator.configure(job_duration=0.3, workers=16)
+    small = vf.Client(vance_emulator.api_token, vance_emulator.url, pool_size=2)
+    small.submit(np.zeros((4, 4), np.uint8), vf.Denoise()).result(timeout=30)
+    small.ensure_pool(8)
+    start = time.perf_counter()
+    futures = [small.submit(images(1)[0] + i, vf.Denoise()) for i in range(8)]
+    for future in futures:
+        future.result(timeout=30)
+    assert time.perf_counter() - start < 4 * 0.3  # 8 at once, not 2 at a time
+    small.close()

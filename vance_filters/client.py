@@ -393,6 +393,7 @@ class Client:
         self._inflight: dict[str, threading.Lock] = {}
         self._inflight_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._executor_size = 0
         self._executor_lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -461,8 +462,9 @@ class Client:
         """
         with self._executor_lock:
             if self._executor is None:
+                self._executor_size = self.pool_size
                 self._executor = ThreadPoolExecutor(
-                    max_workers=self.pool_size, thread_name_prefix="vance-submit"
+                    max_workers=self._executor_size, thread_name_prefix="vance-submit"
                 )
             executor = self._executor
         return executor.submit(
@@ -484,6 +486,11 @@ class Client:
         _count("size", size, 1)
         self._transport.ensure_pool(size)
         self._settings["pool_size"] = self._transport.pool_size
+        with self._executor_lock:
+            if self._executor is not None and self._executor_size < self.pool_size:
+                # submit() gets a larger pool next time; queued work finishes on the old one
+                old, self._executor = self._executor, None
+                old.shutdown(wait=False)
 
     @property
     def pool_size(self) -> int:
