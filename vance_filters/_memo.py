@@ -33,7 +33,7 @@ MEMO_ITEM_BYTES = 32 * 1024 * 1024
 
 
 def _digest(*parts: Any) -> str:
-    h = hashlib.blake2b(digest_size=20)
+    h = hashlib.sha256()  # hardware-accelerated on current CPUs: ~2 GB/s
     for part in parts:
         if isinstance(part, np.ndarray):  # C-contiguous: hashed straight from its buffer
             h.update(b"a%d:" % part.nbytes)
