@@ -459,8 +459,20 @@ class FeatureFilter(Filter):
         return FEATURES[self.module]
 
     def module_params(self) -> dict[str, Any]:
-        """The ``module_params`` object of this step (override)."""
-        return {"model_name": self.feature.models[0]}
+        """The ``module_params`` object of this step: the model, then each documented parameter.
+
+        Optional parameters (documented default None) are left out while None.
+        Filters whose model depends on a parameter override this.
+        """
+        params: dict[str, Any] = {"model_name": self.feature.models[0]}
+        for param in self.feature.params:
+            if not hasattr(self, param.name):
+                continue
+            value = getattr(self, param.name)
+            if value is None and param.default is None:
+                continue
+            params[param.name] = value
+        return params
 
     def out_params(self) -> dict[str, Any]:
         """The ``out_params`` object of this step (empty when none is set)."""
@@ -600,14 +612,6 @@ class Denoise(FeatureFilter):
 
     module: ClassVar[str] = "denoise"
 
-    def module_params(self) -> dict[str, Any]:
-        return {
-            "model_name": "DenoiseStable",
-            "auto_params": self.auto_params,
-            "remove_noise": self.remove_noise,
-            "sharpen": self.sharpen,
-        }
-
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Sharpen(FeatureFilter):
@@ -639,19 +643,6 @@ class Sharpen(FeatureFilter):
     blur_type: int | None = None
 
     module: ClassVar[str] = "sharpen3"
-
-    def module_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"model_name": "SharpenGeneralStable"}
-        if self.blur_type is not None:
-            params["blur_type"] = self.blur_type
-        params.update(
-            remove_blur=self.remove_blur,
-            suppress_noise=self.suppress_noise,
-            remove_artifacts=self.remove_artifacts,
-            autoparams=self.autoparams,
-            automodel=self.automodel,
-        )
-        return params
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -762,13 +753,6 @@ class Restore(FeatureFilter):
     strength: float = 0.9
 
     module: ClassVar[str] = "img2sr"
-
-    def module_params(self) -> dict[str, Any]:
-        return {
-            "model_name": "style_sr_512",
-            "face_enhancer": self.face_enhancer,
-            "strength": self.strength,
-        }
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -896,9 +880,6 @@ class Animegan(FeatureFilter):
 
     module: ClassVar[str] = "animegan2"
 
-    def module_params(self) -> dict[str, Any]:
-        return {"model_name": "Animegan2Stable", "single_face": self.single_face}
-
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Recolor(FeatureFilter):
@@ -923,13 +904,6 @@ class Recolor(FeatureFilter):
 
     module: ClassVar[str] = "sd_recolor"
 
-    def module_params(self) -> dict[str, Any]:
-        return {
-            "model_name": "sd_recolor",
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-        }
-
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Colorize(FeatureFilter):
@@ -950,9 +924,6 @@ class Colorize(FeatureFilter):
     render_factor: int = 30
 
     module: ClassVar[str] = "deoldify2"
-
-    def module_params(self) -> dict[str, Any]:
-        return {"model_name": "DeoldifyArtistic", "render_factor": self.render_factor}
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
