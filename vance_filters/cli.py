@@ -102,7 +102,7 @@ FEATURE_FILTERS: tuple[type[_filters.FeatureFilter], ...] = (
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 
 #: Container format (as sniffed) -> the suffixes it is written with; the first is canonical.
-_CONTAINER_SUFFIXES: dict[str, tuple[str, ...]] = {
+CONTAINER_SUFFIXES: dict[str, tuple[str, ...]] = {
     "jpeg": (".jpg", ".jpeg", ".jpe"),
     "png": (".png",),
     "webp": (".webp",),
@@ -177,7 +177,7 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def _safe_stem(stem: str) -> str:
+def safe_stem(stem: str) -> str:
     """A file-name stem that is one plain, visible name inside a folder, whatever the input.
 
     Path separators and control characters become ``_``; leading dots go (no
@@ -893,8 +893,8 @@ def plan_outputs(
     items = []
     for source in sources:
         ext = ext_of(source)
-        base = _safe_stem(source.stem)
-        parent = _safe_stem(source.resolve().parent.name or "root")
+        base = safe_stem(source.stem)
+        parent = safe_stem(source.resolve().parent.name or "root")
         candidates = [base, f"{base}-{parent}"]
         candidates += (f"{base}-{n}" for n in range(2, len(sources) + 3))
         for stem in candidates:
@@ -904,7 +904,7 @@ def plan_outputs(
         item = _Item(source=source, stem=stem, ext=ext)
         if ext is not None:
             item.output = output_dir / f"{stem}{ext}"
-            if not _inside(output_dir, item.output):  # pragma: no cover - _safe_stem forbids it
+            if not _inside(output_dir, item.output):  # pragma: no cover - safe_stem forbids it
                 raise _UsageError(f"{source}: output name {item.output} would leave {output_dir}")
         items.append(item)
     return items
@@ -1101,7 +1101,8 @@ def _report(args: argparse.Namespace, console: _Console, batch: _Batch) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _feature_ext(flt: _filters.FeatureFilter) -> Callable[[Path], str | None]:
+def feature_ext(flt: _filters.FeatureFilter) -> Callable[[Path], str | None]:
+    """How an input path's output is suffixed: ``flt.format`` if set, else the input's real container."""
     def ext_of(path: Path) -> str | None:
         if flt.format is not None:
             return "." + flt.format
@@ -1112,7 +1113,7 @@ def _feature_ext(flt: _filters.FeatureFilter) -> Callable[[Path], str | None]:
         suffix = path.suffix.lower()
         if container is None:
             return suffix or ".png"
-        suffixes = _CONTAINER_SUFFIXES[container]
+        suffixes = CONTAINER_SUFFIXES[container]
         return suffix if suffix in suffixes else suffixes[0]
 
     return ext_of
@@ -1137,15 +1138,15 @@ def _build_filter(args: argparse.Namespace) -> _filters.FeatureFilter:
 def _cmd_feature(args: argparse.Namespace, console: _Console) -> int:
     flt = _build_filter(args)  # ConfigError -> exit 2, before any request
     sources = expand_inputs(args.inputs)
-    items = plan_outputs(sources, args.output_dir, ext_of=_feature_ext(flt))
+    items = plan_outputs(sources, args.output_dir, ext_of=feature_ext(flt))
     _refuse_overwriting_inputs(items)
 
     def write(item: _Item, result: bytes) -> None:
         assert item.output is not None and item.ext is not None
         kind = sniff_format(result[:32])
-        if kind is not None and item.ext not in _CONTAINER_SUFFIXES[kind]:
+        if kind is not None and item.ext not in CONTAINER_SUFFIXES[kind]:
             # The container could not hold the result (e.g. alpha): name it by what it is.
-            item.output = item.output.with_name(item.stem + _CONTAINER_SUFFIXES[kind][0])
+            item.output = item.output.with_name(item.stem + CONTAINER_SUFFIXES[kind][0])
         write_atomic(item.output, result)
 
     return _run_batch(args, console, flt, items, write=write)
@@ -1255,7 +1256,7 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
 
     def write(item: _Item, result: JobResult) -> None:
         kind = sniff_format(result.data[:32])
-        ext = _CONTAINER_SUFFIXES[kind][0] if kind is not None else ".bin"
+        ext = CONTAINER_SUFFIXES[kind][0] if kind is not None else ".bin"
         item.output = args.output_dir / f"{item.stem}{ext}"
         item.trans_id = result.trans_id
         write_atomic(item.output, result.data)

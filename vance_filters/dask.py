@@ -193,7 +193,7 @@ def _is_path(image: Any) -> bool:
 
 def _ext_of(flt: Filter) -> Any:
     """The CLI's rule for an output's extension (the filter's format, else the input's container)."""
-    return cli._feature_ext(flt.steps()[-1])  # the last step holds a pipeline's output options
+    return cli.feature_ext(flt.steps()[-1])  # the last step holds a pipeline's output options
 
 
 def _plan(flt: Filter, images: list[Any], output_dir: Path) -> list[_Planned]:
@@ -232,11 +232,11 @@ def _output_path(flt: Filter, image: Any, output_dir: Path) -> Path:
     """Where an image's result goes when no plan was made for it (Bag elements)."""
     if _is_path(image):
         source = Path(os.fspath(image))
-        return output_dir / f"{cli._safe_stem(source.stem)}{_ext_of(flt)(source) or '.png'}"
+        return output_dir / f"{cli.safe_stem(source.stem)}{_ext_of(flt)(source) or '.png'}"
     fmt = flt.out_format
     if isinstance(image, (bytes, bytearray, memoryview)):
         kind = cli.sniff_format(bytes(image[:32]))
-        ext = "." + fmt if fmt else cli._CONTAINER_SUFFIXES[kind][0] if kind else ".png"
+        ext = "." + fmt if fmt else cli.CONTAINER_SUFFIXES[kind][0] if kind else ".png"
     else:
         ext = ".jpg" if fmt == "jpg" else ".png"
     return output_dir / f"{_digest(image)}{ext}"
@@ -282,8 +282,8 @@ def _file_bytes(result: Any, flt: Filter) -> bytes:
 def _write(output: Path, data: bytes) -> str:
     """Write atomically; a result whose container differs from the planned suffix is named by it."""
     kind = cli.sniff_format(data[:32])
-    if kind is not None and output.suffix.lower() not in cli._CONTAINER_SUFFIXES[kind]:
-        output = output.with_suffix(cli._CONTAINER_SUFFIXES[kind][0])
+    if kind is not None and output.suffix.lower() not in cli.CONTAINER_SUFFIXES[kind]:
+        output = output.with_suffix(cli.CONTAINER_SUFFIXES[kind][0])
     output.parent.mkdir(parents=True, exist_ok=True)
     cli.write_atomic(output, data)
     return os.fspath(output)
