@@ -123,3 +123,27 @@ def test_submit_grows_with_the_pool(vance_emulator, vance_client: vf.Client) -> 
         future.result(timeout=30)
     assert time.perf_counter() - start < 4 * 0.3  # 8 at once, not 2 at a time
     small.close()
+
+
+def test_a_repeat_hands_out_a_fresh_copy(vance_emulator, vance_client: vf.Client) -> None:
+    array = np.full((8, 8, 3), 90, np.uint8)
+    first = vf.denoise(array, client=vance_client)
+    first[:] = 0  # the caller owns its result
+    second = vf.denoise(array, client=vance_client)
+    assert second.any() and second is not first
+    image = sample_image(size=(8, 8))
+    one = vf.denoise(image, client=vance_client)
+    one.paste((0, 0, 0), (0, 0, 8, 8))
+    assert vf.denoise(image, client=vance_client).getpixel((4, 4)) != (0, 0, 0)
+    assert vance_emulator.request_count("upload") == 2
+
+
+def test_a_changed_input_is_not_mistaken_for_a_repeat(vance_emulator, vance_client: vf.Client) -> None:
+    array = np.full((8, 8), 90, np.uint8)
+    vf.denoise(array, client=vance_client)
+    array[0, 0] = 91
+    vf.denoise(array, client=vance_client)
+    assert vance_emulator.request_count("upload") == 2
+    # the same picture as uint16 uploads the same bytes (a free cache hit) but comes back uint16
+    wide = vf.denoise(array.astype(np.uint16) * 257, client=vance_client)
+    assert wide.dtype == np.uint16 and vance_emulator.request_count("upload") == 2

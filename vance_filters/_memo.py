@@ -26,7 +26,7 @@ from PIL import Image
 __all__ = ["Memo", "memo_for"]
 
 #: Decoded results kept per client, in bytes of pixel data.
-MEMO_BYTES = 256 * 1024 * 1024
+MEMO_BYTES = 128 * 1024 * 1024
 #: Larger results are not kept: the memo holds its own copy, and a big image's
 #: memory matters more than the encode and decode a repeat would save.
 MEMO_ITEM_BYTES = 32 * 1024 * 1024
