@@ -31,7 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dask.bag as db
+try:
+    import dask.bag as db
+except ImportError as exc:  # pragma: no cover - the tests run with the extra installed
+    raise ImportError(
+        "vance_filters.dask needs Dask: pip install 'vance-filters[dask]' "
+        "(dask[distributed] for a cluster)"
+    ) from exc
 
 from . import batch, cli, imaging
 from ._defaults import default_client
