@@ -17,7 +17,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._defaults import default_client
-from .errors import ConfigError
+from .batch import check_concurrency
 
 if TYPE_CHECKING:
     from .client import Client
@@ -102,8 +102,7 @@ async def amap(
     ...     asyncio.run(main(client))
     [(8, 8), (8, 8), (8, 8), (8, 8), (8, 8)]
     """
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        raise ConfigError(f"concurrency={concurrency!r} is not allowed: expected an integer >= 1")
+    check_concurrency(concurrency)
     client = client if client is not None else default_client()
     client.ensure_pool(concurrency)
     slots = asyncio.Semaphore(concurrency)

@@ -21,9 +21,20 @@ if TYPE_CHECKING:
     from .client import Client
     from .filters import Filter, OnLimit, UploadFormat
 
-__all__ = ["check_budget", "map"]
+__all__ = ["check_budget", "check_concurrency", "map"]
 
 _builtin_map = map
+
+
+def check_concurrency(concurrency: object) -> None:
+    """Refuse a ``concurrency`` that is not a positive integer (``ConfigError``).
+
+    Examples
+    --------
+    >>> check_concurrency(8)
+    """
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise ConfigError(f"concurrency={concurrency!r} is not allowed: expected an integer >= 1")
 
 
 def check_budget(
@@ -133,8 +144,7 @@ def map(  # noqa: A001 - the point is to read like the builtin
     >>> [o.shape for o in out] == [(8, 8)] * 5
     True
     """
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        raise ConfigError(f"concurrency={concurrency!r} is not allowed: expected an integer >= 1")
+    check_concurrency(concurrency)
     client = client if client is not None else default_client()
     total = len(images) if isinstance(images, Sized) else None
     if max_credits is not None and total is None:
