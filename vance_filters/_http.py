@@ -655,15 +655,10 @@ class Transport:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".vance-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(first)
-                total = len(first)
-                while True:
-                    chunk = self._read_chunk(endpoint, response, DOWNLOAD_CHUNK, token, trans_id)
-                    if not chunk:
-                        break
-                    handle.write(chunk)
-                    total += len(chunk)
-                self._check_length(endpoint, total, expected, trans_id)
+                # A fresh temp file per attempt: it can always be started over.
+                self._stream_to_file(
+                    endpoint, response, first, handle, expected, token, trans_id, 0, [False]
+                )
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
