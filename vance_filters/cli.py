@@ -16,6 +16,10 @@ go through :func:`vance_filters.batch.map`; each output is written atomically
 into the output folder (never outside it), existing outputs are skipped so an
 interrupted batch resumes, and one failed image never stops the rest.
 
+This module holds the parser, the commands, the client session and the batch
+runner; the options generated from the filters live in ``_cli_options`` and
+the output files of a batch (names, planning, atomic writes) in ``_outputs``.
+
 The API token is read from ``VANCE_API_TOKEN`` only: an option would show it
 in ``ps`` and in the shell's history.
 
@@ -33,12 +37,9 @@ import io
 import json
 import os
 import re
-import secrets
 import sys
 import textwrap
 import threading
-import types
-import typing
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,18 +47,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import filters as _filters
-from ._features import (
-    ANIME_STRENGTH,
-    ANIME_STYLES,
-    CONTROLNETS,
-    DPI_RANGE,
-    FEATURES,
-    MAX_UPLOAD_BYTES,
-    MAX_UPLOAD_PIXELS,
-    OUTPUT_FORMATS,
-    QUALITY_RANGE,
-    Param,
+from ._cli_options import _OUTPUT_OPTIONS, _add_option, filter_options
+from ._features import FEATURES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
+from ._outputs import (
+    CONTAINER_SUFFIXES,
+    IMAGE_SUFFIXES,
+    _existing_output,
+    _Item,
+    _one_line,
+    expand_inputs,
+    feature_ext,
+    plan_outputs,
+    safe_stem,  # noqa: F401 - re-exported: cli.safe_stem
+    sniff_format,
+    write_atomic,
 )
+from ._outputs import UsageError as _UsageError
 from .batch import map as batch_map
 from .errors import (
     AuthenticationError,
@@ -98,38 +103,6 @@ FEATURE_FILTERS: tuple[type[_filters.FeatureFilter], ...] = (
     _filters.EnhanceFaces,
 )
 
-#: Suffixes a directory given as input expands to (case-insensitive).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
-
-#: Container format (as sniffed) -> the suffixes it is written with; the first is canonical.
-CONTAINER_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "jpeg": (".jpg", ".jpeg", ".jpe"),
-    "png": (".png",),
-    "webp": (".webp",),
-    "tiff": (".tif", ".tiff"),
-    "bmp": (".bmp",),
-    "gif": (".gif",),
-}
-_OUTPUT_OPTIONS = ("format", "quality", "dpi", "background")
-#: Flags of the batch options; a filter field with the same name gets another flag.
-_BATCH_FLAGS = frozenset(
-    {
-        "--output-dir",
-        "--concurrency",
-        "--overwrite",
-        "--max-credits",
-        "--on-limit",
-        "--json",
-        "--quiet",
-    }
-)
-#: Readable flags for fields whose own name is taken by a batch option.
-_RENAMED_FLAGS = {("ToAnime", "overwrite"): "--prompt-overwrite"}
-
-
-class _UsageError(Exception):
-    """A command line that cannot run (exit status 2, nothing sent)."""
-
 
 class _BatchStopped(Exception):
     """An error that every later image would meet too: the batch stops (exit status 1)."""
@@ -150,47 +123,6 @@ _STOPS_BATCH = (AuthenticationError, InsufficientCreditsError)
 
 def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
-
-
-def sniff_format(head: bytes) -> str | None:
-    """The container format of image bytes from their magic number, or None.
-
-    Examples
-    --------
-    >>> sniff_format(b"\\x89PNG\\r\\n\\x1a\\n...."), sniff_format(b"\\xff\\xd8\\xff\\xe0")
-    ('png', 'jpeg')
-    >>> sniff_format(b"??") is None
-    True
-    """
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head[:2] == b"BM":
-        return "bmp"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    return None
-
-
-def safe_stem(stem: str) -> str:
-    """A file-name stem that is one plain, visible name inside a folder, whatever the input.
-
-    Path separators and control characters become ``_``; leading dots go (no
-    hidden outputs, no ``.``/``..``, nothing that looks like the CLI's temp files).
-    """
-    cleaned = "".join("_" if (c in "/\\:" or ord(c) < 32) else c for c in stem)
-    cleaned = cleaned.strip().lstrip(".").strip()
-    return cleaned[:200] or "image"
-
-
-def _inside(folder: Path, path: Path) -> bool:
-    """True when ``path`` names an entry directly inside ``folder``."""
-    return path.parent.resolve() == folder.resolve() and path.name not in ("", ".", "..")
 
 
 def _positive_int(text: str) -> int:
@@ -223,17 +155,6 @@ def _nonneg_float(text: str) -> float:
     return value
 
 
-def _colour(text: str) -> tuple[int, int, int] | str:
-    """``R,G,B`` becomes a tuple; anything else is left for the filter to judge."""
-    parts = text.split(",")
-    if len(parts) == 3:
-        try:
-            return (int(parts[0]), int(parts[1]), int(parts[2]))
-        except ValueError:
-            pass
-    return text
-
-
 def _redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
@@ -260,249 +181,6 @@ class _Console:
     def error(self, exc: BaseException | str) -> None:
         message = exc if isinstance(exc, str) else _one_line(exc)
         self.err(f"error: {message}")
-
-
-def _one_line(exc: BaseException) -> str:
-    """An error as one line; a VanceError without its Python-API resume advice."""
-    if isinstance(exc, VanceError):
-        text = exc.message
-        tags = [f"code {exc.code}"] if exc.code is not None else []
-        tags += [f"/{exc.endpoint}"] if exc.endpoint else []
-        if tags:
-            text += f" [{', '.join(tags)}]"
-        if exc.trans_id:
-            text += f" (trans_id {exc.trans_id})"
-        if exc.hint:
-            text += f". {exc.hint}"
-    else:
-        text = str(exc)
-    return " ".join((text or type(exc).__name__).split())
-
-
-# ---------------------------------------------------------------------------
-# Options generated from the filters
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Option:
-    """One command-line option derived from a filter's dataclass field."""
-
-    name: str  # the dataclass field
-    kind: str  # "bool", "int", "float", "str", "list", "colour"
-    default: Any  # the dataclass default (None: computed or unset)
-    allowed: str  # the documented range or set, for --help ("" when free)
-    doc: str  # the field's description from the class docstring
-    metavar: str | None = None
-    owner: str = ""  # the filter class's name
-    default_text: str = ""  # shown when the default is None
-
-    @property
-    def flag(self) -> str:
-        flag = "--" + self.name.replace("_", "-")
-        if flag in _BATCH_FLAGS:
-            return _RENAMED_FLAGS.get((self.owner, self.name), f"--param-{flag[2:]}")
-        return flag
-
-    def help(self) -> str:
-        parts = []
-        if self.allowed and self.allowed not in self.doc:
-            parts.append(self.allowed)
-        if self.default is not None and not (self.kind == "str" and self.default == ""):
-            shown = self.default
-            if isinstance(shown, tuple):
-                shown = " ".join(map(str, shown))
-            parts.append(f"default: {shown}")
-        elif self.kind == "str" and self.default == "":
-            parts.append("default: empty")
-        elif self.default_text:
-            parts.append(f"default: {self.default_text}")
-        text = self.doc
-        if parts:
-            text = f"{text} [{'; '.join(parts)}]" if text else "; ".join(parts)
-        return text.replace("%", "%%")
-
-
-def _docstring_params(cls: type) -> dict[str, str]:
-    """Field descriptions from the numpydoc ``Parameters`` sections of ``cls`` and its bases."""
-    found: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        doc = inspect.cleandoc(klass.__dict__.get("__doc__") or "")
-        match = re.search(
-            r"^Parameters\n-+\n(.*?)(?:^\w[\w ]*\n-+\n|\Z)", doc, re.DOTALL | re.MULTILINE
-        )
-        if not match:
-            continue
-        names: list[str] = []
-        lines: dict[str, list[str]] = {}
-        for line in match.group(1).splitlines():
-            if line and not line[0].isspace():
-                names = [n.strip() for n in line.split(":")[0].split(",")]
-                for n in names:
-                    lines[n] = []
-            elif names:
-                for n in names:
-                    lines[n].append(line.strip())
-        for n, text in lines.items():
-            found[n] = " ".join(t for t in text if t)
-    return found
-
-
-_RANGE_SENTENCE = re.compile(r"^\s*(?:[\d.]+\s*-\s*[\d.]+)?\s*[,;]?\s*(?:[Dd]efault\b.*)?$")
-
-
-def _clean_doc(text: str, default: Any) -> str:
-    """The description without the sentences that only restate the range or default."""
-    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "").replace("`", "")
-    sentences = re.split(r"(?<=\.)\s+(?=[A-Z0-9])", text)
-    kept = []
-    for sentence in sentences:
-        if default is not None and _RANGE_SENTENCE.match(sentence):
-            continue
-        if default is not None:
-            sentence = re.sub(r"\s*[Dd]efault [^\s]+\.?$", "", sentence)
-        kept.append(sentence)
-    return " ".join(s for s in kept if s.strip()).strip()
-
-
-def _number(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _param_allowed(p: Param) -> str:
-    if p.choices is not None:
-        return "one of " + ", ".join(str(c) for c in p.choices)
-    if p.kind in (int, float) and p.low is not None and p.high is not None:
-        return p.doc or f"{_number(p.low)}-{_number(p.high)}"
-    if p.kind is str:
-        limits = []
-        if p.max_len is not None:
-            limits.append(f"at most {p.max_len} characters")
-        if p.ascii_only:
-            limits.append("English (ASCII) only")
-        return ", ".join(limits)
-    return ""
-
-
-def _special_allowed(cls: type, name: str) -> str | None:
-    """Sets that depend on another field, derived from the feature table."""
-    if cls is _filters.UpscaleAnime:
-        models = getattr(cls, "MODELS", {})
-        if name == "model":
-            return "one of " + ", ".join(models)
-        if name == "scale":
-            return "; ".join(
-                f"{', '.join(map(str, scales))} with {model}"
-                for model, (_, scales) in models.items()
-            )
-    if cls is _filters.ToAnime:
-        if name == "style":
-            return "one of " + ", ".join(ANIME_STYLES)
-        if name == "look":
-            return "one of " + ", ".join(ANIME_STRENGTH)
-        if name == "controlnets":
-            return "one or more of " + ", ".join(CONTROLNETS)
-    return None
-
-
-def _output_allowed(name: str) -> tuple[str, str, str, str]:
-    """(kind, allowed, metavar, default text) of the output options every feature takes."""
-    if name == "format":
-        return (
-            "str",
-            "one of " + ", ".join(OUTPUT_FORMATS),
-            "{" + ",".join(OUTPUT_FORMATS) + "}",
-            "the input's format (PNG for a cut-out)",
-        )
-    if name == "quality":
-        return "int", f"JPEG quality {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]}", "Q", "the service's"
-    if name == "dpi":
-        return "int", f"{DPI_RANGE[0]}-{DPI_RANGE[1]}", "DPI", "the input's"
-    return "colour", "#rrggbb, a CSS colour name or R,G,B", "COLOUR", "none (keep transparency)"
-
-
-def _kind_of(annotation: Any) -> str:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        annotation = args[0] if len(args) == 1 else annotation
-    origin = typing.get_origin(annotation)
-    if origin in (tuple, list):
-        return "list"
-    if annotation is bool:
-        return "bool"
-    if annotation is int:
-        return "int"
-    if annotation is float:
-        return "float"
-    return "str"
-
-
-def filter_options(cls: type[_filters.FeatureFilter]) -> list[_Option]:
-    """The command-line options of a feature filter, derived from its fields.
-
-    Each option's range comes from the documented feature table
-    (``_features.Param``), its default from the dataclass field and its text
-    from the class docstring.
-
-    Examples
-    --------
-    >>> [o.flag for o in filter_options(_filters.Colorize)][:1]
-    ['--render-factor']
-    """
-    hints = typing.get_type_hints(cls)
-    docs = _docstring_params(cls)
-    feature = FEATURES[cls.module]
-    params = {p.name: p for p in feature.params}
-    options: list[_Option] = []
-    output: list[_Option] = []
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else None
-        doc = _clean_doc(docs.get(f.name, ""), default)
-        if f.name in _OUTPUT_OPTIONS:
-            out_kind, out_allowed, out_metavar, shown = _output_allowed(f.name)
-            output.append(
-                _Option(f.name, out_kind, default, out_allowed, doc, out_metavar, cls.__name__, shown)
-            )
-            continue
-        kind = _kind_of(hints.get(f.name, str))
-        param = params.get(f.name)
-        special = _special_allowed(cls, f.name)
-        metavar: str | None = None
-        if special is not None:
-            allowed = special
-        elif param is not None and param.kind.__name__ == kind:
-            allowed = _param_allowed(param)
-            if param.choices is not None:
-                metavar = "{" + ",".join(str(c) for c in param.choices) + "}"
-        else:
-            allowed = ""
-        if metavar is None and kind in ("int", "float"):
-            metavar = "N" if kind == "int" else "X"
-        elif metavar is None and kind in ("str", "list"):
-            metavar = f.name.upper()
-        if allowed.startswith("one of ") and set(re.findall(r"\w+", doc)) <= set(
-            re.findall(r"\w+", allowed)
-        ):
-            doc = ""  # the description only lists the choices
-        options.append(_Option(f.name, kind, default, allowed, doc, metavar, cls.__name__))
-    return options + output
-
-
-def _add_option(group: argparse._ArgumentGroup, option: _Option) -> None:
-    common: dict[str, Any] = {
-        "dest": option.name,
-        "default": argparse.SUPPRESS,
-        "help": option.help(),
-    }
-    if option.kind == "bool":
-        group.add_argument(option.flag, action=argparse.BooleanOptionalAction, **common)
-        return
-    types_ = {"int": int, "float": float, "str": str, "list": str, "colour": _colour}
-    common["type"] = types_[option.kind]
-    common["metavar"] = option.metavar
-    if option.kind == "list":
-        common["nargs"] = "+"
-    group.add_argument(option.flag, **common)
 
 
 # ---------------------------------------------------------------------------
@@ -804,151 +482,6 @@ def _session(args: argparse.Namespace, console: _Console, *, pool: int = 10) -> 
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class _Item:
-    """One input of a batch and what became of it."""
-
-    source: Path
-    stem: str  # the output's name without extension (unique in the batch)
-    ext: str | None  # ".png"...; None: decided by the result's bytes (run)
-    output: Path | None = None
-    status: str = "pending"  # pending | written | skipped | failed
-    error: str | None = None
-    error_type: str | None = None
-    trans_id: str | None = None
-
-    def fail(self, exc: BaseException) -> None:
-        self.status = "failed"
-        self.error = _one_line(exc)
-        self.error_type = type(exc).__name__
-        self.trans_id = getattr(exc, "trans_id", None) or None
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "input": str(self.source),
-            "output": str(self.output) if self.output is not None else None,
-            "status": self.status,
-        }
-        if self.status == "failed":
-            out["error"] = self.error
-            out["error_type"] = self.error_type
-        if self.trans_id:
-            out["trans_id"] = self.trans_id
-        return out
-
-
-def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Files as given, folders as their image files (sorted, not recursive), without repeats.
-
-    Raises
-    ------
-    _UsageError
-        An input that does not exist, or nothing to process at all.
-    """
-    found: list[Path] = []
-    seen: set[str] = set()
-    for raw in inputs:
-        path = Path(raw)
-        if path.is_dir():
-            entries = sorted(
-                (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-                key=lambda p: p.name,
-            )
-        elif path.exists():
-            entries = [path]
-        else:
-            raise _UsageError(f"{os.fspath(raw)!r}: no such file or folder")
-        for entry in entries:
-            key = os.path.normcase(os.path.abspath(entry))
-            if key not in seen:
-                seen.add(key)
-                found.append(entry)
-    if not found:
-        raise _UsageError(
-            "no images to process: folders are searched for " + ", ".join(IMAGE_SUFFIXES) + " files"
-        )
-    return found
-
-
-def _head(path: Path) -> bytes:
-    with path.open("rb") as fh:
-        return fh.read(32)
-
-
-def plan_outputs(
-    sources: Sequence[Path],
-    output_dir: Path,
-    *,
-    ext_of: Callable[[Path], str | None],
-) -> list[_Item]:
-    """Give every input a unique output name inside ``output_dir``.
-
-    The name is ``<input stem>.<ext>``; a later input whose name is taken gets
-    ``<stem>-<parent folder>``, then ``<stem>-2``, ``<stem>-3``... Names are
-    compared case-insensitively (the output folder may be on such a disk) and
-    the plan depends only on the order of the inputs, so a rerun maps every
-    input to the same output. No name can leave ``output_dir``.
-    """
-    taken: set[str] = set()
-    items = []
-    for source in sources:
-        ext = ext_of(source)
-        base = safe_stem(source.stem)
-        parent = safe_stem(source.resolve().parent.name or "root")
-        candidates = [base, f"{base}-{parent}"]
-        candidates += (f"{base}-{n}" for n in range(2, len(sources) + 3))
-        for stem in candidates:
-            if stem.lower() not in taken:
-                break
-        taken.add(stem.lower())
-        item = _Item(source=source, stem=stem, ext=ext)
-        if ext is not None:
-            item.output = output_dir / f"{stem}{ext}"
-            if not _inside(output_dir, item.output):  # pragma: no cover - safe_stem forbids it
-                raise _UsageError(f"{source}: output name {item.output} would leave {output_dir}")
-        items.append(item)
-    return items
-
-
-def _existing_output(item: _Item, output_dir: Path) -> Path | None:
-    if item.ext is not None:
-        assert item.output is not None
-        return item.output if os.path.lexists(item.output) else None
-    for ext in (".png", ".jpg"):
-        path = output_dir / f"{item.stem}{ext}"
-        if os.path.lexists(path):
-            return path
-    return None
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``.
-
-    The temp file is removed on any failure, KeyboardInterrupt included, so
-    the folder never holds a partial output. The output gets the usual
-    permissions (``0o666`` less the umask).
-    """
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except FileExistsError:  # pragma: no cover - 48 random bits
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 class _LazyBytes:
     """The inputs' bytes, read one by one as ``batch.map`` asks for them (sized for the bar).
 
@@ -1099,24 +632,6 @@ def _report(args: argparse.Namespace, console: _Console, batch: _Batch) -> None:
 # ---------------------------------------------------------------------------
 # The commands
 # ---------------------------------------------------------------------------
-
-
-def feature_ext(flt: _filters.FeatureFilter) -> Callable[[Path], str | None]:
-    """How an input path's output is suffixed: ``flt.format`` if set, else the input's real container."""
-    def ext_of(path: Path) -> str | None:
-        if flt.format is not None:
-            return "." + flt.format
-        try:
-            container = sniff_format(_head(path))
-        except OSError:
-            container = None
-        suffix = path.suffix.lower()
-        if container is None:
-            return suffix or ".png"
-        suffixes = CONTAINER_SUFFIXES[container]
-        return suffix if suffix in suffixes else suffixes[0]
-
-    return ext_of
 
 
 def _build_filter(args: argparse.Namespace) -> _filters.FeatureFilter:

@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - the tests run with the extra in
         "(dask[distributed] for a cluster)"
     ) from exc
 
-from . import batch, cli, imaging
+from . import _outputs, batch, imaging
 from ._defaults import default_client
 from .client import TOKEN_ENV
 from .errors import AuthenticationError, ConfigError
@@ -199,13 +199,13 @@ def _is_path(image: Any) -> bool:
 
 def _ext_of(flt: Filter) -> Any:
     """The CLI's rule for an output's extension (the filter's format, else the input's container)."""
-    return cli.feature_ext(flt.steps()[-1])  # the last step holds a pipeline's output options
+    return _outputs.feature_ext(flt.steps()[-1])  # the last step holds a pipeline's output options
 
 
 def _plan(flt: Filter, images: list[Any], output_dir: Path) -> list[_Planned]:
     """Output paths for a list, planned in the caller: path inputs as the CLI names them."""
     paths = [Path(os.fspath(image)) for image in images if _is_path(image)]
-    named = iter(cli.plan_outputs(paths, output_dir, ext_of=_ext_of(flt)))
+    named = iter(_outputs.plan_outputs(paths, output_dir, ext_of=_ext_of(flt)))
     planned = []
     for image in images:
         if _is_path(image):
@@ -238,11 +238,11 @@ def _output_path(flt: Filter, image: Any, output_dir: Path) -> Path:
     """Where an image's result goes when no plan was made for it (Bag elements)."""
     if _is_path(image):
         source = Path(os.fspath(image))
-        return output_dir / f"{cli.safe_stem(source.stem)}{_ext_of(flt)(source) or '.png'}"
+        return output_dir / f"{_outputs.safe_stem(source.stem)}{_ext_of(flt)(source) or '.png'}"
     fmt = flt.out_format
     if isinstance(image, (bytes, bytearray, memoryview)):
-        kind = cli.sniff_format(bytes(image[:32]))
-        ext = "." + fmt if fmt else cli.CONTAINER_SUFFIXES[kind][0] if kind else ".png"
+        kind = _outputs.sniff_format(bytes(image[:32]))
+        ext = "." + fmt if fmt else _outputs.CONTAINER_SUFFIXES[kind][0] if kind else ".png"
     else:
         ext = ".jpg" if fmt == "jpg" else ".png"
     return output_dir / f"{_digest(image)}{ext}"
@@ -287,11 +287,11 @@ def _file_bytes(result: Any, flt: Filter) -> bytes:
 
 def _write(output: Path, data: bytes) -> str:
     """Write atomically; a result whose container differs from the planned suffix is named by it."""
-    kind = cli.sniff_format(data[:32])
-    if kind is not None and output.suffix.lower() not in cli.CONTAINER_SUFFIXES[kind]:
-        output = output.with_suffix(cli.CONTAINER_SUFFIXES[kind][0])
+    kind = _outputs.sniff_format(data[:32])
+    if kind is not None and output.suffix.lower() not in _outputs.CONTAINER_SUFFIXES[kind]:
+        output = output.with_suffix(_outputs.CONTAINER_SUFFIXES[kind][0])
     output.parent.mkdir(parents=True, exist_ok=True)
-    cli.write_atomic(output, data)
+    _outputs.write_atomic(output, data)
     return os.fspath(output)
 
 

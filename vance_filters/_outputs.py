@@ -1,0 +1,279 @@
+"""The output files of a batch: which inputs, which names, how they are written.
+
+Folders expand to their image files (:func:`expand_inputs`), every input gets
+a unique, safe output name inside the output folder (:func:`plan_outputs`,
+:func:`safe_stem`, :func:`feature_ext`, :func:`sniff_format`), an existing
+output is found so a rerun resumes, and each result is written atomically
+(:func:`write_atomic`). Shared by the command line and :mod:`vance_filters.dask`;
+nothing here knows about argparse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import VanceError
+
+if TYPE_CHECKING:
+    from .filters import FeatureFilter
+
+__all__ = [
+    "CONTAINER_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "OutputItem",
+    "UsageError",
+    "expand_inputs",
+    "feature_ext",
+    "plan_outputs",
+    "safe_stem",
+    "sniff_format",
+    "write_atomic",
+]
+
+#: Suffixes a directory given as input expands to (case-insensitive).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+
+#: Container format (as sniffed) -> the suffixes it is written with; the first is canonical.
+CONTAINER_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "jpeg": (".jpg", ".jpeg", ".jpe"),
+    "png": (".png",),
+    "webp": (".webp",),
+    "tiff": (".tif", ".tiff"),
+    "bmp": (".bmp",),
+    "gif": (".gif",),
+}
+
+
+class UsageError(ValueError):
+    """Inputs or options that cannot run (the CLI's exit status 2, nothing sent)."""
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The container format of image bytes from their magic number, or None.
+
+    Examples
+    --------
+    >>> sniff_format(b"\\x89PNG\\r\\n\\x1a\\n...."), sniff_format(b"\\xff\\xd8\\xff\\xe0")
+    ('png', 'jpeg')
+    >>> sniff_format(b"??") is None
+    True
+    """
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if head[:2] == b"BM":
+        return "bmp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    return None
+
+
+def safe_stem(stem: str) -> str:
+    """A file-name stem that is one plain, visible name inside a folder, whatever the input.
+
+    Path separators and control characters become ``_``; leading dots go (no
+    hidden outputs, no ``.``/``..``, nothing that looks like the CLI's temp files).
+    """
+    cleaned = "".join("_" if (c in "/\\:" or ord(c) < 32) else c for c in stem)
+    cleaned = cleaned.strip().lstrip(".").strip()
+    return cleaned[:200] or "image"
+
+
+def _inside(folder: Path, path: Path) -> bool:
+    """True when ``path`` names an entry directly inside ``folder``."""
+    return path.parent.resolve() == folder.resolve() and path.name not in ("", ".", "..")
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one line; a VanceError without its Python-API resume advice."""
+    if isinstance(exc, VanceError):
+        text = exc.message
+        tags = [f"code {exc.code}"] if exc.code is not None else []
+        tags += [f"/{exc.endpoint}"] if exc.endpoint else []
+        if tags:
+            text += f" [{', '.join(tags)}]"
+        if exc.trans_id:
+            text += f" (trans_id {exc.trans_id})"
+        if exc.hint:
+            text += f". {exc.hint}"
+    else:
+        text = str(exc)
+    return " ".join((text or type(exc).__name__).split())
+
+
+@dataclass
+class _Item:
+    """One input of a batch and what became of it."""
+
+    source: Path
+    stem: str  # the output's name without extension (unique in the batch)
+    ext: str | None  # ".png"...; None: decided by the result's bytes (run)
+    output: Path | None = None
+    status: str = "pending"  # pending | written | skipped | failed
+    error: str | None = None
+    error_type: str | None = None
+    trans_id: str | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        self.status = "failed"
+        self.error = _one_line(exc)
+        self.error_type = type(exc).__name__
+        self.trans_id = getattr(exc, "trans_id", None) or None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "input": str(self.source),
+            "output": str(self.output) if self.output is not None else None,
+            "status": self.status,
+        }
+        if self.status == "failed":
+            out["error"] = self.error
+            out["error_type"] = self.error_type
+        if self.trans_id:
+            out["trans_id"] = self.trans_id
+        return out
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Files as given, folders as their image files (sorted, not recursive), without repeats.
+
+    Raises
+    ------
+    UsageError
+        An input that does not exist, or nothing to process at all.
+    """
+    found: list[Path] = []
+    seen: set[str] = set()
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            entries = sorted(
+                (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                key=lambda p: p.name,
+            )
+        elif path.exists():
+            entries = [path]
+        else:
+            raise UsageError(f"{os.fspath(raw)!r}: no such file or folder")
+        for entry in entries:
+            key = os.path.normcase(os.path.abspath(entry))
+            if key not in seen:
+                seen.add(key)
+                found.append(entry)
+    if not found:
+        raise UsageError(
+            "no images to process: folders are searched for " + ", ".join(IMAGE_SUFFIXES) + " files"
+        )
+    return found
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(32)
+
+
+def plan_outputs(
+    sources: Sequence[Path],
+    output_dir: Path,
+    *,
+    ext_of: Callable[[Path], str | None],
+) -> list[_Item]:
+    """Give every input a unique output name inside ``output_dir``.
+
+    The name is ``<input stem>.<ext>``; a later input whose name is taken gets
+    ``<stem>-<parent folder>``, then ``<stem>-2``, ``<stem>-3``... Names are
+    compared case-insensitively (the output folder may be on such a disk) and
+    the plan depends only on the order of the inputs, so a rerun maps every
+    input to the same output. No name can leave ``output_dir``.
+    """
+    taken: set[str] = set()
+    items = []
+    for source in sources:
+        ext = ext_of(source)
+        base = safe_stem(source.stem)
+        parent = safe_stem(source.resolve().parent.name or "root")
+        candidates = [base, f"{base}-{parent}"]
+        candidates += (f"{base}-{n}" for n in range(2, len(sources) + 3))
+        for stem in candidates:
+            if stem.lower() not in taken:
+                break
+        taken.add(stem.lower())
+        item = _Item(source=source, stem=stem, ext=ext)
+        if ext is not None:
+            item.output = output_dir / f"{stem}{ext}"
+            if not _inside(output_dir, item.output):  # pragma: no cover - safe_stem forbids it
+                raise UsageError(f"{source}: output name {item.output} would leave {output_dir}")
+        items.append(item)
+    return items
+
+
+def _existing_output(item: _Item, output_dir: Path) -> Path | None:
+    if item.ext is not None:
+        assert item.output is not None
+        return item.output if os.path.lexists(item.output) else None
+    for ext in (".png", ".jpg"):
+        path = output_dir / f"{item.stem}{ext}"
+        if os.path.lexists(path):
+            return path
+    return None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``.
+
+    The temp file is removed on any failure, KeyboardInterrupt included, so
+    the folder never holds a partial output. The output gets the usual
+    permissions (``0o666`` less the umask).
+    """
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except FileExistsError:  # pragma: no cover - 48 random bits
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def feature_ext(flt: FeatureFilter) -> Callable[[Path], str | None]:
+    """How an input path's output is suffixed: ``flt.format`` if set, else the input's real container."""
+    def ext_of(path: Path) -> str | None:
+        if flt.format is not None:
+            return "." + flt.format
+        try:
+            container = sniff_format(_head(path))
+        except OSError:
+            container = None
+        suffix = path.suffix.lower()
+        if container is None:
+            return suffix or ".png"
+        suffixes = CONTAINER_SUFFIXES[container]
+        return suffix if suffix in suffixes else suffixes[0]
+
+    return ext_of
+
+
+#: The public name of a batch input's record.
+OutputItem = _Item
