@@ -31,3 +31,10 @@ def vance_client(vance_emulator):  # type: ignore[no-untyped-def]
 
     with Client(vance_emulator.api_token, vance_emulator.url, backoff_base=0.01, backoff_max=0.05) as client:
         yield client
+
+
+@pytest.fixture
+def emu(vance_emulator):  # type: ignore[no-untyped-def]
+    """The reset session emulator with instant jobs and a 5 s blocking-transform window."""
+    vance_emulator.configure(job_duration=0.0, workers=4, transform_wait=5.0)
+    return vance_emulator

@@ -50,14 +50,6 @@ def envelope(data: dict) -> bytes:
 
 
 @pytest.fixture
-def emu(vance_emulator_session: Emulator) -> Emulator:
-    vance_emulator_session.reset()
-    vance_emulator_session.configure(job_duration=0.0, workers=4, transform_wait=5.0)
-    yield vance_emulator_session
-    vance_emulator_session.reset()
-
-
-@pytest.fixture
 def client(emu: Emulator) -> Client:
     with Client(
         emu.api_token, emu.url, timeout=5, max_retries=2, backoff_base=0.01, backoff_max=0.02,

@@ -34,14 +34,6 @@ def image_bytes(color: tuple[int, int, int] = (5, 50, 150)) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def emu(vance_emulator_session: Emulator) -> Emulator:
-    vance_emulator_session.reset()
-    vance_emulator_session.configure(job_duration=0.0, workers=4, transform_wait=5.0)
-    yield vance_emulator_session
-    vance_emulator_session.reset()
-
-
 def make_client(emu: Emulator, **kwargs) -> Client:
     options = {"timeout": 5, "max_retries": 1, "backoff_base": 0.01, "backoff_max": 0.02, "poll_interval": 0.1, "max_wait": 10}
     options.update(kwargs)
