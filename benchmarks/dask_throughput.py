@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import ExternalEmulator, machine, noisy_photo
+from _common import ExternalEmulator, machine, median_time, noisy_photo
 
 import vance_filters as vf
 
@@ -51,15 +50,6 @@ def _photos(folder: Path, count: int, megapixels: float) -> list[Path]:
         Image.fromarray(base).save(path, quality=95)
         paths.append(path)
     return paths
-
-
-def _timed(fn: Any, repeat: int) -> tuple[float, list[float]]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
 
 
 def run(*, megapixels: float, images: int, concurrency: int, workers: list[int], repeat: int) -> dict[str, Any]:
@@ -95,7 +85,7 @@ def run(*, megapixels: float, images: int, concurrency: int, workers: list[int],
                                                      concurrency=concurrency, client=client)):
                     (target / path.name).write_bytes(data)
 
-            median, times = _timed(local, repeat)
+            median, times = median_time(local, repeat)
         rows.append({"config": f"local vf.map, 1 process, concurrency {concurrency}",
                      "workers": 0, "seconds": median, "runs": times})
 
@@ -116,7 +106,7 @@ def run(*, megapixels: float, images: int, concurrency: int, workers: list[int],
                                       concurrency=concurrency).compute()
                     assert len(written) == images
 
-                median, times = _timed(scaled, repeat)
+                median, times = median_time(scaled, repeat)
                 del dask_client
             rows.append({"config": f"dask, {n} worker process{'es' if n > 1 else ''}, "
                                    f"concurrency {concurrency} per partition",

@@ -125,34 +125,26 @@ def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: expected an integer >= 1")
-    return value
+def _number_type(kind: type, low: float, inclusive: bool) -> Callable[[str], Any]:
+    """An argparse ``type=`` reading an int or float at least (or above) ``low``."""
+    noun = "an integer" if kind is int else "a number"
+    bound = f"{noun} {'>=' if inclusive else '>'} {low:g}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not (value >= low if inclusive else value > low):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed: expected {bound}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: expected a number > 0")
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: expected a number >= 0")
-    return value
+_positive_int = _number_type(int, 1, inclusive=True)
+_positive_float = _number_type(float, 0, inclusive=False)
+_nonneg_float = _number_type(float, 0, inclusive=True)
 
 
 def _redact(text: str, secrets: Sequence[str]) -> str:
