@@ -6,8 +6,10 @@ Every figure is a ratio to a floor measured in the same run, on the same machine
   bare ``requests.Session`` doing upload / transform / progress / download + the same decode;
 - upload preparation of a 33 MP noisy photo vs. one JPEG q95 encode (and: 1 MP goes lossless);
 - notice latency for 0.3 s / 2 s / 10 s jobs: emulator ``JobRecord.finished_at`` to the
-  client's download request (poll path: ``transform_wait=0``; the default blocking transform
-  is reported too), with the progress-request rate after the first two seconds;
+  client's download request, over a batch of like jobs (three waves of three) on the poll
+  path (``transform_wait=0``), with the progress-request rate after each job's first two
+  seconds; the first wave (a kind of job the client has not seen) and the default blocking
+  transform are reported too;
 - throughput: 64 images, 0.5 s jobs, concurrency 16, 16 emulator workers vs. 64/16 x 0.5 s;
 - the documented way (vendor's examples: ``requests.post`` per call, PNG, polling every 2 s,
   serially) vs. ``vf.map``;
@@ -34,6 +36,7 @@ import statistics
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -57,7 +60,7 @@ from _common import (  # noqa: E402
 import vance_filters as vf  # noqa: E402
 from vance_filters import _encode  # noqa: E402
 from vance_filters.imaging import prepare  # noqa: E402
-from vance_filters.jobs import poll_delay  # noqa: E402
+from vance_filters.jobs import next_poll  # noqa: E402
 from vance_filters.testing import Emulator, sample_image  # noqa: E402
 
 DENOISE = vf.Denoise()
@@ -175,127 +178,125 @@ def bench_prepare(quick: bool) -> list[Figure]:
 
 
 # ---------------------------------------------------------------------------------------------
-def _latency_round(emu: Emulator, durations: list[float], reps: int, transform_wait: float,
-                   seed: int) -> dict[float, list[dict[str, float]]]:
-    """Run every (duration, rep) job at once, each in its own thread; measure each job."""
-    emu.reset()
-    emu.configure(job_duration=0.0, workers=32, transform_wait=transform_wait)
-    client = _client(emu, cache=False, pool_size=32)
-    runs: list[tuple[float, str]] = []
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-    jconfig = DENOISE.to_jconfig()
-
-    def one(duration: float, data: bytes) -> None:
-        try:
-            # each job gets its own duration: the emulator reads job_duration at start
-            result = client.run_job(data, jconfig)
-            with lock:
-                runs.append((duration, result.trans_id or ""))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = []
-    index = seed
-    # The emulator's job_duration is global; run one duration per batch of threads, with
-    # batches staggered so they overlap (jobs read the duration when they start).
-    for duration in durations:
-        emu.configure(job_duration=duration)
-        batch = []
-        for _ in range(reps):
-            index += 1
-            data = _png(sample_image("photo", size=(128, 96), seed=index))
-            thread = threading.Thread(target=one, args=(duration, data))
-            thread.start()
-            batch.append(thread)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:  # until each of this batch's jobs has started
-            with emu._lock if hasattr(emu, "_lock") else threading.Lock():
-                started = sum(1 for j in emu.jobs.values() if j.started_at is not None)
-            if started >= len(threads) + len(batch):
-                break
-            time.sleep(0.005)
-        threads += batch
-    for thread in threads:
-        thread.join()
-    client.close()
-    if errors:
-        raise errors[0]
-    jobs = emu.jobs
-    out: dict[float, list[dict[str, float]]] = {d: [] for d in durations}
+def _job_metrics(emu: Emulator, trans_id: str) -> dict[str, float]:
+    """Notice latency and progress calls of one job, from the emulator's own records."""
+    job = emu.jobs[trans_id]
     records = emu.requests
-    for duration, tid in runs:
-        job = jobs[tid]
-        downloads = [r.time for r in records if r.endpoint == "download"
-                     and r.params.get("trans_id") == tid]
-        polls = [r.time for r in records if r.endpoint == "progress"
-                 and r.params.get("trans_id") == tid]
-        start = job.created_at
-        done = downloads[0]
-        after = [t for t in polls if t - start > 2.0]
-        window = done - start - 2.0
-        out[duration].append({
-            "latency": done - job.finished_at,
-            "job_time": job.finished_at - job.started_at,
-            "polls": len(polls),
-            "polls_after_2s": len(after),
-            "rate_after_2s": (len(after) / window) if window > 0 else 0.0,
-        })
+    done = next(r.time for r in records if r.endpoint == "download" and r.params.get("trans_id") == trans_id)
+    polls = [r.time for r in records if r.endpoint == "progress" and r.params.get("trans_id") == trans_id]
+    return {
+        "latency": done - job.finished_at,
+        "job_time": job.finished_at - job.started_at,
+        "polls": len(polls),
+        "polls_after_2s": len([t for t in polls if t - job.created_at > 2.0]),
+        "time_after_2s": max(0.0, done - job.created_at - 2.0),
+    }
+
+
+def _batch_latency(emu: Emulator, duration: float, waves: int, per_wave: int,
+                   seed: int) -> list[list[dict[str, float]]]:
+    """A batch of like jobs on the poll path: ``waves`` waves of ``per_wave`` jobs at once.
+
+    One client, as a batch would use it; the first wave meets a kind of job it has not
+    seen (blind polling), the later ones one it has. Returns the metrics per wave.
+    """
+    emu.reset()
+    emu.configure(job_duration=duration, workers=32, transform_wait=0.0)
+    out = []
+    with _client(emu, cache=False, pool_size=per_wave) as client:
+        for wave in range(waves):
+            images = [_png(sample_image("photo", size=(128, 96), seed=seed + wave * per_wave + i))
+                      for i in range(per_wave)]
+            with ThreadPoolExecutor(per_wave) as pool:
+                results = list(pool.map(lambda data: client.run_job(data, DENOISE.to_jconfig()), images))
+            out.append([_job_metrics(emu, r.trans_id or "") for r in results])
     return out
 
 
-def _schedule_stats(durations: list[float]) -> dict[str, float]:
-    """The schedule on paper, for job times spread log-uniformly over [2 s, 10 s]."""
-    times, total = [], 0.0
-    for i in range(200):
-        total += poll_delay(i, 2.0) + 0.003  # ~3 ms per progress round trip on loopback
-        times.append(total)
+def _blocking_latency(emu: Emulator, durations: list[float], reps: int) -> dict[float, list[float]]:
+    """The same jobs through the blocking ``transform`` (the emulator holds it up to 10 s), at once."""
+    emu.reset()
+    emu.configure(job_duration=0.0, workers=32, transform_wait=10.0)
+    runs: dict[float, list[str]] = {d: [] for d in durations}
+    with _client(emu, cache=False, pool_size=32) as client:
+        threads = []
+        for i, duration in enumerate(durations):
+            emu.configure(job_duration=duration)  # jobs read it when they start
+            for k in range(reps):
+                data = _png(sample_image("photo", size=(128, 96), seed=2000 + i * reps + k))
+                thread = threading.Thread(
+                    target=lambda d=duration, b=data: runs[d].append(
+                        client.run_job(b, DENOISE.to_jconfig()).trans_id or ""))
+                thread.start()
+                threads.append(thread)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and sum(
+                    1 for j in emu.jobs.values() if j.started_at is not None) < len(threads):
+                time.sleep(0.005)
+        for thread in threads:
+            thread.join()
+    return {d: [_job_metrics(emu, t)["latency"] for t in runs[d]] for d in durations}
+
+
+def _blind_schedule_on_paper() -> dict[str, float]:
+    """The blind schedule on paper, for job times spread log-uniformly over [2 s, 10 s]."""
+    times, t = [], 0.0
+    while t < 12:
+        t = next_poll(t, poll_interval=2.0) + 0.003  # ~3 ms per progress round trip on loopback
+        times.append(t)
     rel = []
-    steps = 400
-    for k in range(steps):
-        job = 2.0 * 5.0 ** (k / (steps - 1))
-        notice = next(t for t in times if t >= job)
-        rel.append((notice - job) / job)
+    for k in range(400):
+        job = 2.0 * 5.0 ** (k / 399)
+        rel.append((next(t for t in times if t >= job) - job) / job)
     return {"mean_rel_latency_2_10s": statistics.mean(rel), "worst_rel_latency_2_10s": max(rel)}
+
+
+def _rate(runs: list[dict[str, float]]) -> float:
+    """Progress calls per second after each job's first two seconds, over ``runs``."""
+    after = sum(r["time_after_2s"] for r in runs)
+    return sum(r["polls_after_2s"] for r in runs) / after if after > 0 else 0.0
 
 
 def bench_latency(emu: Emulator, quick: bool) -> list[Figure]:
     durations = [0.1, 0.3, 0.6] if quick else [0.3, 2.0, 10.0]
-    reps = 1 if quick else 3
-    poll = _latency_round(emu, durations, reps, 0.0, 1000)
-    block = _latency_round(emu, durations, reps, 10.0, 2000)
+    waves, per_wave = (2, 1) if quick else (3, 3)
     figures = []
-    paper = _schedule_stats(durations)
+    batches = {d: _batch_latency(emu, d, waves, per_wave, 1000 + 100 * i) for i, d in enumerate(durations)}
+    blocking = _blocking_latency(emu, durations, 1 if quick else 3)
     for i, d in enumerate(durations):
-        lat = statistics.median(r["latency"] for r in poll[d])
-        rate = statistics.median(r["rate_after_2s"] for r in poll[d])
-        blat = statistics.median(r["latency"] for r in block[d])
+        runs = [run for wave in batches[d] for run in wave]
+        lat = statistics.median(r["latency"] for r in runs)
+        first = statistics.median(r["latency"] for r in batches[d][0])
+        rate = _rate(runs)
         if i == 0:
             target, ok = "<= 150 ms", lat <= 0.150
         else:
             target, ok = "<= 5% of job", lat <= 0.05 * d
-        rate_ok = rate <= 1.0
-        name = f"notice latency: {d:g} s job (poll path)"
+        long_job = d > 2
         figures.append(Figure(
-            name, lat * 1e3, "ms", d * 1e3, "job time", lat / d,
-            target + ("; <= 1 poll/s after 2 s" if d > 2 else ""),
-            ok and (rate_ok or d <= 2),
-            {"runs": poll[d], "rate_after_2s": rate, "blocking_latency_ms": blat * 1e3,
-             "blocking_runs": block[d], **({"schedule_on_paper": paper} if i == 2 else {})},
+            f"notice latency: {d:g} s jobs, batch of {len(runs)} (poll path)", lat * 1e3, "ms",
+            d * 1e3, "job time", lat / d, target + ("; <= 1 poll/s after 2 s" if long_job else ""),
+            ok and (rate <= 1.0 or not long_job),
+            {"waves": batches[d], "rate_after_2s": rate, "first_wave_latency_ms": first * 1e3},
         ))
+        figures.append(Figure(
+            f"notice latency: {d:g} s jobs, first wave of {per_wave} (new kind: blind polls)",
+            first * 1e3, "ms",
+            d * 1e3, "job time", first / d, "(reported)", None,
+            {"blind_schedule_on_paper": _blind_schedule_on_paper()} if long_job else {},
+        ))
+        if d == durations[-1]:  # (quick runs have no job past 2 s: the line is shown, not judged)
+            figures.append(Figure(
+                f"progress requests/s after 2 s ({d:g} s jobs, batch)", rate, "req/s", None, "-", None,
+                "<= 1.0", (rate <= 1.0) if long_job else None,
+                {"blind_first_wave": _rate(batches[d][0])},
+            ))
     for d in durations:
-        blat = statistics.median(r["latency"] for r in block[d])
+        blat = statistics.median(blocking[d])
         figures.append(Figure(
             f"notice latency: {d:g} s job (default blocking transform)", blat * 1e3, "ms",
-            d * 1e3, "job time", blat / d, "(reported)", None, {"runs": block[d]},
+            d * 1e3, "job time", blat / d, "(reported)", None, {"runs": blocking[d]},
         ))
-    rate_d = durations[-1]
-    rate = statistics.median(r["rate_after_2s"] for r in poll[rate_d])
-    figures.append(Figure(
-        f"progress requests/s after 2 s ({rate_d:g} s job)", rate, "req/s", None, "-", None,
-        "<= 1.0", rate <= 1.0 if rate_d > 2 else None,
-        {"schedule_on_paper": paper},
-    ))
     return figures
 
 

@@ -51,7 +51,7 @@ def test_quick_run_prints_every_figure_with_floor_and_target(quick_run: tuple[st
     names = [f["name"] for f in results["figures"]]
     assert len(names) == len([line for line in lines if line.startswith(FIGURES)])
     latency = [n for n in names if n.startswith("notice latency:") and "poll path" in n]
-    assert len(latency) == 3 and any("blocking" in n for n in names)
+    assert len(latency) == 3 and any("blocking" in n for n in names) and any("blind" in n for n in names)
 
 
 @pytest.mark.timeout(120)

@@ -6,13 +6,14 @@ import io
 import itertools
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
 
 from vance_filters import errors, jobs
 from vance_filters.client import Client
-from vance_filters.jobs import JobResult, poll_delay
+from vance_filters.jobs import JobResult, next_poll
 from vance_filters.records import Progress
 from vance_filters.testing import Emulator
 
@@ -49,39 +50,115 @@ def start(client: Client, jconfig: dict = MATTING) -> str:
     return client.transform(up.uid, jconfig).trans_id
 
 
-def test_poll_schedule_starts_fast_and_backs_off_to_the_interval() -> None:
-    delays = [poll_delay(i, 2.0) for i in range(12)]
-    assert 0.1 <= delays[0] <= 0.2
-    assert all(a <= b for a, b in itertools.pairwise(delays))
-    assert delays[-1] == 2.0
-    assert sum(delays[:7]) < 5.0  # a short job is noticed quickly
-    assert poll_delay(10**6, 2.0) == 2.0  # no overflow for very long waits
-    assert poll_delay(0, 0.05) == 0.05  # never slower than the interval
+def calls_for(emu: Emulator, endpoint: str, trans_id: str | None) -> int:
+    return sum(1 for r in emu.requests if r.endpoint == endpoint and r.params.get("trans_id") == trans_id)
 
 
-def test_wait_sees_running_states_then_finish(client: Client, emu: Emulator) -> None:
-    emu.configure(job_duration=0.8, workers=1)
-    first, second = start(client), start(client)  # the second queues behind the first
-    seen: list[str] = []
-    final = client.wait(second, on_status=lambda p: seen.append(p.status))
-    assert final.status == "finish" and final.trans_id == second and final.filesize > 0
-    assert seen[-1] == "finish"
-    assert "waiting" in seen and "process" in seen
-    assert len(seen) == len(set(seen))  # reported once per change
-    assert client.progress(first).status == "finish"
+def blind_times(
+    until: float, poll_interval: float = 2.0, expected: tuple[float, float] | None = None
+) -> list[float]:
+    """The schedule's call times up to ``until`` (seconds since submission, round trips left out)."""
+    t, times = 0.0, []
+    while t < until:
+        t = next_poll(t, poll_interval=poll_interval, expected=expected)
+        times.append(t)
+    return times
 
 
-def test_first_poll_is_fast_and_polling_backs_off(client: Client, emu: Emulator) -> None:
-    emu.configure(job_duration=1.6)
+def test_blind_schedule_is_fast_for_two_seconds_then_under_one_call_per_second() -> None:
+    times = blind_times(600.0)
+    gaps = [b - a for a, b in itertools.pairwise([0.0, *times])]
+    assert all(g == pytest.approx(0.1) for g, t in zip(gaps, times) if t <= 2.0)  # 5% of a 2 s job
+    assert all(g1 - 1e-9 <= g2 <= 2 * g1 + 1e-9 for g1, g2 in itertools.pairwise(gaps))  # widens smoothly
+    assert max(gaps) == pytest.approx(2.0)  # backs off to poll_interval, no further
+    for end in [2.0 + k / 20 for k in range(600)]:  # any length: noticed within 0.1 s or 30%
+        noticed = min(t for t in times if t >= end)
+        assert noticed - end <= max(0.1, 0.3 * end) + 1e-9, end
+    for end in [10, 15, 20, 60, 300]:  # a long job: < 1 call per second after its first 2 s
+        noticed = min(t for t in times if t >= end)
+        assert len([t for t in times if 2.0 + 1e-6 < t <= noticed]) <= noticed - 2.0, end
+    assert blind_times(5.0, poll_interval=0.05)[:3] == pytest.approx([0.05, 0.1, 0.15])  # cap holds early too
+
+
+def window(run_time: float) -> tuple[float, float]:
+    """The window a kind of job gets from one blind wait (the first run's bracket)."""
+    times = blind_times(run_time)
+    return (times[-2] if len(times) > 1 else 0.0), times[-1]
+
+
+@pytest.mark.parametrize("usual", [0.3, 2.0, 10.0, 60.0])
+@pytest.mark.parametrize("share", [0.9, 0.97, 1.0, 1.03, 1.1, 1.3])
+@pytest.mark.parametrize("learned", ["one blind run", "tight"])
+def test_known_kind_is_noticed_sooner_with_fewer_calls(usual: float, share: float, learned: str) -> None:
+    expected = window(usual * 1.001) if learned == "one blind run" else (usual * 0.99, usual * 1.02)
+    actual = usual * share
+    warm = blind_times(actual, expected=expected)
+    cold = blind_times(actual)
+    late = warm[-1] - actual
+    start, end = expected
+    step = max(0.04 * end, 0.05)
+    if start <= actual <= end + 2 * step:
+        assert late <= step + 1e-9  # the probes
+    elif actual < start:
+        assert late <= start - actual + step  # early: caught by the first probe
+    else:
+        assert late <= max(0.3 * actual, 0.1)  # much later: back on the blind pace
+    if usual >= 2 and learned == "tight":
+        assert len(warm) < len(cold)
+    if usual >= 5:
+        assert len([t for t in warm if t > 2.0 + 1e-6]) <= warm[-1] - 2.0  # < 1 call/s after 2 s
+    else:
+        assert len(warm) <= len(cold) + 2
+
+
+def test_known_kind_that_runs_much_longer_falls_back_to_the_blind_pace() -> None:
+    times = blind_times(40.0, expected=(9.9, 10.3))
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert [round(t, 2) for t in times if 9 < t < 12] == [10.3, 10.71, 11.12, 11.54]  # probes from the end of it
+    assert gaps[-1] == pytest.approx(2.0)  # then one call per poll_interval
+    quick = blind_times(2.6, expected=(9.9, 10.3))  # an unusually quick one is still seen by the early checks
+    assert quick[-1] == pytest.approx(4.95)
+
+
+def test_first_polls_come_every_tenth_of_a_second(client: Client, emu: Emulator) -> None:
+    emu.configure(job_duration=1.0)
     trans_id = start(client)
     t0 = time.monotonic()
     client.wait(trans_id)
     polls = [r.time for r in emu.requests if r.endpoint == "progress"]
-    assert polls[0] - t0 < 0.3
+    assert polls[0] - t0 < 0.2
     gaps = [b - a for a, b in itertools.pairwise(polls)]
-    assert all(g2 >= g1 * 0.9 for g1, g2 in itertools.pairwise(gaps))  # non-decreasing, within jitter
-    assert 3 <= len(polls) <= 8
-    assert max(gaps) <= 0.5 + 0.2  # capped at poll_interval
+    assert all(0.07 <= g <= 0.2 for g in gaps)
+    job = emu.jobs[trans_id]
+    assert polls[-1] - job.finished_at <= 0.15  # a 1 s job is noticed within 0.1 s (plus jitter)
+
+
+def test_a_batch_of_like_jobs_is_noticed_sooner_with_fewer_calls(client: Client, emu: Emulator) -> None:
+    emu.configure(job_duration=0.8)
+    results = [client.run_job(image_bytes((i, 0, 0)), MATTING) for i in range(3)]
+    calls = [calls_for(emu, "progress", r.trans_id) for r in results]
+    late = [
+        next(q.time for q in emu.requests if q.endpoint == "download" and q.params["trans_id"] == r.trans_id)
+        - emu.jobs[r.trans_id].finished_at
+        for r in results
+    ]
+    assert calls[0] >= 7  # the first is polled blind, every 0.1 s
+    assert calls[1] <= 5 and calls[2] <= 5  # the others around the time the first took
+    assert all(0 <= t <= 0.12 for t in late[1:]), late
+
+
+def test_a_job_seen_queued_is_timed_from_its_start_and_not_learned(client: Client, emu: Emulator) -> None:
+    emu.configure(job_duration=0.5, workers=1)
+    client.run_job(image_bytes((1, 1, 1)), MATTING)  # learns: about 0.5 s
+    with ThreadPoolExecutor(2) as pool:  # the second of these waits ~0.5 s in the queue
+        queued = list(pool.map(lambda c: client.run_job(image_bytes((c, 2, 2)), MATTING), [3, 4]))
+    emu.configure(workers=4)
+    last = client.run_job(image_bytes((5, 5, 5)), MATTING)
+    for result in [*queued, last]:
+        download = next(q.time for q in emu.requests
+                        if q.endpoint == "download" and q.params["trans_id"] == result.trans_id)
+        assert download - emu.jobs[result.trans_id].finished_at <= 0.15
+    assert calls_for(emu, "progress", last.trans_id) <= 5
 
 
 @pytest.mark.parametrize("status", ["busy", "waiting", "process", "webhook", "wait", "queued-somewhere"])

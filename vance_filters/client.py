@@ -19,6 +19,7 @@ import math
 import os
 import socket
 import threading
+import time
 import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ from ._cache import (
     cache_key,
     default_cache_dir,
 )
+from ._durations import JobDurations, job_kind
 from ._http import TRANSFORM_READ_TIMEOUT, RetryPolicy, Transport, _as_int
 from .errors import (
     AuthenticationError,
@@ -251,8 +253,11 @@ class Client:
         backoff, full jitter and ``Retry-After``. Never for codes 10001,
         10011-10014, 30001, 30004.
     poll_interval : float
-        The slowest pace of ``/progress`` polling (the vendor suggests 2 s);
-        polling starts at 0.15 s and backs off to it.
+        The longest gap between ``/progress`` calls for a job of unknown
+        length (the vendor suggests 2 s): such a job is polled every 0.1 s
+        for two seconds, then backs off to it. Jobs of a kind this client has
+        seen finish are polled around their usual finish instead
+        (:func:`vance_filters.jobs.next_poll`).
     max_wait : float
         Default deadline of :meth:`wait` and :meth:`run_job`, in seconds.
     cache : bool
@@ -392,6 +397,8 @@ class Client:
                 self._cache = memory
         self._inflight: dict[str, threading.Lock] = {}
         self._inflight_lock = threading.Lock()
+        # when this client's jobs of each kind finish, for the poll schedule
+        self._durations = JobDurations()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_size = 0
         self._executor_lock = threading.Lock()
@@ -648,7 +655,7 @@ class Client:
         max_wait: float | None = None,
         on_status: Callable[[Progress], object] | None = None,
     ) -> Progress:
-        """Poll a job until it finishes (see :func:`vance_filters.jobs.poll_delay`).
+        """Poll a job until it finishes (see :func:`vance_filters.jobs.next_poll`).
 
         Parameters
         ----------
@@ -676,7 +683,8 @@ class Client:
         >>> client.wait(job.trans_id, max_wait=60).status  # doctest: +SKIP
         'finish'
         """
-        return self._wait(trans_id, max_wait=max_wait, on_status=on_status, last_status=None)
+        _check_trans_id(trans_id)
+        return self._wait(trans_id, max_wait=max_wait, on_status=on_status, last_status=None)[0]
 
     def _wait(
         self,
@@ -685,16 +693,19 @@ class Client:
         max_wait: float | None,
         on_status: Callable[[Progress], object] | None,
         last_status: str | None,
-    ) -> Progress:
-        _check_trans_id(trans_id)
+        submitted: float | None = None,
+        expected: tuple[float, float] | None = None,
+    ) -> tuple[Progress, float, float]:
         deadline = self.max_wait if max_wait is None else _positive("max_wait", max_wait)
-        return jobs.wait_for_job(
+        return jobs._wait(
             self.progress,
             trans_id,
             poll_interval=self.poll_interval,
             max_wait=deadline,
             on_status=on_status,
             last_status=last_status,
+            submitted=submitted,
+            expected=expected,
         )
 
     def download(self, trans_id: str, *, to: str | os.PathLike[str] | IO[bytes] | None = None) -> bytes:
@@ -882,6 +893,8 @@ class Client:
     ) -> JobResult:
         upload = self.upload(data, filename=name)
         sent = _fill_uids(config, upload.uid) if isinstance(config, dict) else config
+        kind = job_kind(config, upload.width, upload.height)
+        submitted = time.monotonic()
         job = self.transform(upload.uid, sent, webhook=webhook)
         try:
             if on_status is not None:
@@ -894,9 +907,12 @@ class Client:
                 )
             status = job.status
             if status != "finish":
-                status = self._wait(
-                    job.trans_id, max_wait=max_wait, on_status=on_status, last_status=job.status
-                ).status
+                final, after, by = self._wait(
+                    job.trans_id, max_wait=max_wait, on_status=on_status, last_status=job.status,
+                    submitted=submitted, expected=self._durations.expected(kind),
+                )
+                status = final.status
+                self._durations.record(kind, after=after, by=by)
             result = self.download(job.trans_id)
         except VanceError as exc:
             if exc.trans_id is None:
