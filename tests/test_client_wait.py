@@ -143,7 +143,7 @@ def test_a_batch_of_like_jobs_is_noticed_sooner_with_fewer_calls(client: Client,
         for r in results
     ]
     assert calls[0] >= 7  # the first is polled blind, every 0.1 s
-    assert calls[1] <= 5 and calls[2] <= 5  # the others around the time the first took
+    assert max(calls[1:]) <= min(6, calls[0] - 2)  # the others around the time the first took
     assert all(0 <= t <= 0.12 for t in late[1:]), late
 
 
