@@ -477,12 +477,38 @@ def print_table(figures: list[Figure], info: dict[str, Any], elapsed: float) -> 
     print(f"total benchmark time: {elapsed:.0f} s")
 
 
+def markdown_table(results: dict[str, Any]) -> str:
+    """The README's table from a results file (``--markdown``)."""
+    info = results["machine"]
+    lines = [
+        f"Latest run ({info['cpu']}, {info['cores']} cores; Python {info['python']}, Pillow "
+        f"{info['pillow']}, numpy {info['numpy']}, requests {info['requests']}; "
+        f"{results['elapsed_s']:.0f} s):",
+        "",
+        "| figure | measured | floor | ratio | target | ok |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in results["figures"]:
+        unit = f["unit"]
+        floor = _fmt(f["floor"], unit if f["floor"] is not None and unit != "bool" else "")
+        floor = f"{floor} ({f['floor_label']})" if f["floor"] is not None else "-"
+        ok = "-" if f["ok"] is None else ("PASS" if f["ok"] else "FAIL")
+        lines.append(f"| {f['name']} | {_fmt(f['value'], unit)} | {floor} | {_fmt(f['ratio'], 'x')} "
+                     f"| {f['target']} | {ok} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="one repetition, small sizes (checks that it runs; no real figures)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON results")
+    parser.add_argument("--markdown", type=Path, default=None, metavar="RESULTS",
+                        help="print the README's table from a results file, without running")
     args = parser.parse_args(argv)
+    if args.markdown is not None:
+        print(markdown_table(json.loads(args.markdown.read_text())))
+        return 0
     out = args.out or HERE / ("results-quick.json" if args.quick else "results.json")
     start = time.perf_counter()
     info = machine()

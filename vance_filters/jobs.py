@@ -25,10 +25,10 @@ of that kind *in that window*: a check at a quarter and at half of the
 window's start (in case this one is quick), then probes 4% of the window's
 end apart (at least 0.05 s), placed so that one falls on the window's end,
 until three past it, then the blind pace again. A job of a known kind is
-noticed within 4% of its run time, with far fewer calls than blind (a 2 s
-job: 4 or 5 instead of 21; a 10 s job: 4 or 5 instead of 26, three of them
-after its first two seconds instead of eight), and each probe narrows the
-window for the next job.
+noticed within 4% of its run time, with far fewer calls than blind (on the
+emulator, a 2 s job: 4 or 5 calls instead of 19; a 10 s job: 5 or 6 instead
+of 27, 4 or 5 of them after its first two seconds instead of 9), and each
+probe narrows the window for the next job.
 
 A job seen queued (``waiting``, ``busy``) is timed from the last call that
 saw it queued: its run started after that.
