@@ -37,7 +37,7 @@ def _digest(*parts: Any) -> str:
     for part in parts:
         if isinstance(part, np.ndarray):  # C-contiguous: hashed straight from its buffer
             h.update(b"a%d:" % part.nbytes)
-            h.update(part)
+            h.update(part.data)
         elif isinstance(part, (bytes, bytearray, memoryview)):
             h.update(b"b%d:" % len(part))
             h.update(part)

@@ -181,7 +181,7 @@ def _ordered(
     bar = None
     if progress:
         # The plain bar: tqdm.auto wants ipywidgets in notebooks and warns without it.
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
         bar = tqdm(total=total, desc=type(flt).__name__, unit="img", file=sys.stderr)
     window: collections.deque[Future[Any]] = collections.deque()

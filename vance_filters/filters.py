@@ -833,6 +833,7 @@ class ToAnime(FeatureFilter):
             self._set("controlnets", cartoon if self.look == "cartoon" else realistic)
         if isinstance(self.controlnets, str):
             self._set("controlnets", (self.controlnets,))
+        names: tuple[Any, ...]
         try:
             names = tuple(self.controlnets)  # type: ignore[arg-type]
         except TypeError:

@@ -97,7 +97,7 @@ class Emulator:
         self._host = host
         self._port = port
         self._token = api_token
-        self._initial = {
+        self._initial: dict[str, Any] = {
             "credits": _credits(credits),
             "job_duration": _seconds("job_duration", job_duration),
             "workers": _workers(workers),

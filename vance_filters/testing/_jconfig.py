@@ -68,7 +68,7 @@ def _step(item: Any, fallback_name: Any) -> Step:
     if problems:
         raise ApiError(10001, "; ".join(problems))
     name = fallback_name if isinstance(fallback_name, str) else None
-    return Step(name, module, dict(params), dict(out))
+    return Step(name, str(module), dict(params), dict(out))
 
 
 def _check_controlnets(entries: Any, known_uid: Callable[[str], bool]) -> None:

@@ -62,7 +62,8 @@ def _photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     for _ in range(6):
         color = rng.uniform(0, 255, 3)
         if rng.random() < 0.5:
-            _ellipse(img, *rng.uniform(0.1, 0.9, 2), *rng.uniform(0.05, 0.25, 2), color, shade=True)
+            (cx, cy), (rx, ry) = rng.uniform(0.1, 0.9, 2), rng.uniform(0.05, 0.25, 2)
+            _ellipse(img, cx, cy, rx, ry, color, shade=True)
         else:
             x0, y0 = rng.uniform(0.0, 0.7, 2)
             _rect(img, x0, y0, x0 + rng.uniform(0.1, 0.3), y0 + rng.uniform(0.1, 0.3), color)
