@@ -147,7 +147,7 @@ def test_a_batch_of_like_jobs_is_noticed_sooner_with_fewer_calls(client: Client,
     assert all(0 <= t <= 0.12 for t in late[1:]), late
 
 
-def test_a_job_seen_queued_is_timed_from_its_start_and_not_learned(client: Client, emu: Emulator) -> None:
+def test_a_job_seen_queued_is_timed_from_when_it_started_running(client: Client, emu: Emulator) -> None:
     emu.configure(job_duration=0.5, workers=1)
     client.run_job(image_bytes((1, 1, 1)), MATTING)  # learns: about 0.5 s
     with ThreadPoolExecutor(2) as pool:  # the second of these waits ~0.5 s in the queue
