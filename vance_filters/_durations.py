@@ -16,27 +16,27 @@ within a job or two; one odd job does not move it.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections import OrderedDict, deque
 from typing import Any
 
+from ._cache import canonical_jconfig
+
 __all__ = ["JobDurations", "job_kind", "overlap"]
 
 
 def job_kind(jconfig: dict[str, Any] | str, width: int, height: int) -> tuple[str, int]:
-    """The kind of a job: its jconfig and its image's size, in steps of a factor sqrt(2) in pixels.
+    """The kind of a job: its canonical jconfig and its image's size, in steps of sqrt(2) in pixels.
 
     Examples
     --------
-    >>> job_kind({"name": "matting"}, 1000, 1000) == job_kind('{"name": "matting"}', 1100, 1000)
+    >>> job_kind({"b": 1, "a": 2}, 1000, 1000) == job_kind('{"a":2, "b":1}', 1100, 1000)
     True
     >>> job_kind({"name": "matting"}, 1000, 1000) == job_kind({"name": "matting"}, 2000, 2000)
     False
     """
-    text = jconfig if isinstance(jconfig, str) else json.dumps(jconfig, sort_keys=True)
-    return text, round(2 * math.log2(max(1, width * height)))
+    return canonical_jconfig(jconfig), round(2 * math.log2(max(1, width * height)))
 
 
 def overlap(brackets: list[tuple[float, float]]) -> tuple[float, float]:
