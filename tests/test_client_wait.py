@@ -23,9 +23,9 @@ pytestmark = pytest.mark.timeout(30)
 MATTING = {"name": "matting", "config": {"module": "matting", "module_params": {"model_name": "MattingStable"}}}
 
 
-def image_bytes(color: tuple[int, int, int] = (10, 200, 30)) -> bytes:
+def image_bytes(color: tuple[int, int, int] = (10, 200, 30), size: tuple[int, int] = (6, 4)) -> bytes:
     buf = io.BytesIO()
-    Image.new("RGB", (6, 4), color).save(buf, "PNG")
+    Image.new("RGB", size, color).save(buf, "PNG")
     return buf.getvalue()
 
 
@@ -53,6 +53,13 @@ def start(client: Client, jconfig: dict = MATTING) -> str:
 
 def calls_for(emu: Emulator, endpoint: str, trans_id: str | None) -> int:
     return sum(1 for r in emu.requests if r.endpoint == endpoint and r.params.get("trans_id") == trans_id)
+
+
+def notice_delay(emu: Emulator, trans_id: str | None) -> float:
+    """Seconds from the emulator finishing a job to the client asking for its result."""
+    download = next(r.time for r in emu.requests
+                    if r.endpoint == "download" and r.params.get("trans_id") == trans_id)
+    return download - emu.jobs[trans_id].finished_at
 
 
 def blind_times(
@@ -138,11 +145,7 @@ def test_a_batch_of_like_jobs_is_noticed_sooner_with_fewer_calls(client: Client,
     emu.configure(job_duration=0.8)
     results = [client.run_job(image_bytes((i, 0, 0)), MATTING) for i in range(3)]
     calls = [calls_for(emu, "progress", r.trans_id) for r in results]
-    late = [
-        next(q.time for q in emu.requests if q.endpoint == "download" and q.params["trans_id"] == r.trans_id)
-        - emu.jobs[r.trans_id].finished_at
-        for r in results
-    ]
+    late = [notice_delay(emu, r.trans_id) for r in results]
     assert calls[0] >= 7  # the first is polled blind, every 0.1 s
     assert max(calls[1:]) <= min(6, calls[0] - 2)  # the others around the time the first took
     assert all(0 <= t <= 0.15 for t in late[1:]), late
@@ -156,10 +159,17 @@ def test_a_job_seen_queued_is_timed_from_when_it_started_running(client: Client,
     emu.configure(workers=4)
     last = client.run_job(image_bytes((5, 5, 5)), MATTING)
     for result in [*queued, last]:
-        download = next(q.time for q in emu.requests
-                        if q.endpoint == "download" and q.params["trans_id"] == result.trans_id)
-        assert download - emu.jobs[result.trans_id].finished_at <= 0.15
+        assert notice_delay(emu, result.trans_id) <= 0.15
     assert calls_for(emu, "progress", last.trans_id) <= 5
+
+
+def test_images_of_another_size_are_not_polled_on_the_learned_window(client: Client, emu: Emulator) -> None:
+    emu.configure(job_duration=0.6)
+    client.run_job(image_bytes((1, 0, 0)), MATTING)
+    client.run_job(image_bytes((2, 0, 0)), MATTING)  # learned: a 6x4 matting takes ~0.6 s
+    emu.configure(job_duration=0.2)
+    bigger = client.run_job(image_bytes((3, 0, 0), size=(64, 64)), MATTING)  # another kind: polled blind
+    assert notice_delay(emu, bigger.trans_id) <= 0.15  # not held back to the 0.6 s window
 
 
 @pytest.mark.parametrize("status", ["busy", "waiting", "process", "webhook", "wait", "queued-somewhere"])

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image
 
 from vance_filters._durations import JobDurations, job_kind, overlap
-from vance_filters.client import Client
-from vance_filters.testing import Emulator
-
-MATTING = {"name": "matting", "config": {"module": "matting", "module_params": {"model_name": "MattingStable"}}}
 
 brackets = st.lists(
     st.tuples(st.floats(0, 100), st.floats(0.001, 10)).map(lambda p: (p[0], p[0] + p[1])),
@@ -87,23 +81,3 @@ def test_record_is_safe_from_many_threads() -> None:
 ])
 def test_kind_is_settings_and_size(a: tuple, b: tuple, same: bool) -> None:
     assert (job_kind(*a) == job_kind(*b)) is same
-
-
-def png(size: tuple[int, int], shade: int) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, (shade, 10, 10)).save(buf, "PNG")
-    return buf.getvalue()
-
-
-@pytest.mark.timeout(30)
-def test_images_of_another_size_are_not_polled_on_the_learned_window(emu: Emulator) -> None:
-    emu.configure(job_duration=0.6, transform_wait=0.0, workers=4)
-    with Client(emu.api_token, emu.url, cache=False, poll_interval=0.5) as client:
-        client.run_job(png((8, 8), 1), MATTING)
-        client.run_job(png((8, 8), 2), MATTING)  # learned: 8x8 matting takes ~0.6 s
-        emu.configure(job_duration=0.2)
-        small_other = client.run_job(png((64, 64), 3), MATTING)  # another kind: polled blind
-    job = emu.jobs[small_other.trans_id]
-    download = next(r.time for r in emu.requests
-                    if r.endpoint == "download" and r.params["trans_id"] == small_other.trans_id)
-    assert download - job.finished_at <= 0.15  # not held back to the 0.6 s window

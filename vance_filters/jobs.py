@@ -10,9 +10,9 @@ seconds (a job that short is noticed within 0.1 s, and most jobs of small
 images are that short), then with gaps that widen smoothly (by the time
 waited past two seconds, at most 30% of all the time waited) up to
 ``poll_interval`` (the vendor suggests 2 s). A job that ends between 2 s
-and 10 s is noticed on average ~13% of its run time late; a 10 s job costs 8
-calls after its first two seconds (under one per second), a longer one one
-call per ``poll_interval``.
+and 10 s is noticed on average ~13% of its run time late; a 10 s job costs 9
+calls after its first two seconds, the one that sees it finished included
+(under one per second), a longer one one call per ``poll_interval``.
 
 That is as tight as a blind schedule can be at that pace: an average delay of
 5% of *any* job length needs a gap of ~10% of the time waited, i.e. about two
