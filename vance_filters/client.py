@@ -403,9 +403,10 @@ class Client:
         if s["cache"]:
             # a service on this machine (the emulator) stays out of the platform's folder
             folder = cache_folder(s["cache_dir"], self.base_url)
-            layers: MemoryCache | TieredCache = MemoryCache()
+            memory = MemoryCache()
+            layers: MemoryCache | TieredCache = memory
             if folder is not None:
-                layers = TieredCache(layers, DiskCache(folder, max_bytes=s.get("cache_max_bytes")))
+                layers = TieredCache(memory, DiskCache(folder, max_bytes=s.get("cache_max_bytes")))
             # results belong to one service and account; the token is read when needed
             self._cache = ScopedCache(
                 layers, lambda: cache_scope(self.base_url, self._api_token or os.environ.get(TOKEN_ENV))
