@@ -889,7 +889,7 @@ def _add_cache_command(sub: argparse._SubParsersAction) -> None:
         "them. The folder is --cache-dir if given, else the platform's cache folder. Past its "
         "bound (VANCE_CACHE_MAX_BYTES, default 2 GiB) the least recently used results go. "
         "Clearing only means a result is paid for again if it is asked for again.",
-        epilog=_EPILOG,
+        epilog=_EXIT_NOTE,
     )
     cmd.add_argument(
         "action",
