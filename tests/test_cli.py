@@ -601,7 +601,8 @@ def test_json_results_and_resume(
         make_image(folder / f"img{i}.png", seed=i)
     (folder / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
-    code, stdout, err = run(capsys, "enlarge", folder, "-o", out, "--json")
+    kept = ("--cache-dir", tmp_path / "cache")  # the emulator's results stay in memory unless asked
+    code, stdout, err = run(capsys, *kept, "enlarge", folder, "-o", out, "--json")
     assert code == 0
     assert err == ""  # no progress bar, no summary: the JSON says it all
     report = json.loads(stdout)
@@ -612,13 +613,13 @@ def test_json_results_and_resume(
     assert {r["status"] for r in report["results"]} == {"written"}
     uploads = emu.request_count("upload")
 
-    code, stdout, err = run(capsys, "enlarge", folder, "-o", out, "--json")
+    code, stdout, err = run(capsys, *kept, "enlarge", folder, "-o", out, "--json")
     report = json.loads(stdout)
     assert code == 0
     assert report["totals"]["skipped"] == 3 and report["totals"]["written"] == 0
     assert emu.request_count("upload") == uploads
 
-    code, _, err = run(capsys, "enlarge", folder, "-o", out, "--overwrite")
+    code, _, err = run(capsys, *kept, "enlarge", folder, "-o", out, "--overwrite")
     assert code == 0
     assert "3 written, 0 skipped, 0 failed" in err
     assert emu.request_count("upload") == uploads  # rewritten from the result cache, free
@@ -727,7 +728,8 @@ def test_interrupt_while_writing_leaves_no_partial_file(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", replace)
-    code, _, err = run(capsys, "enlarge", folder, "-o", out, "-j", "1")
+    kept = ("--cache-dir", tmp_path / "cache")  # the emulator's results stay in memory unless asked
+    code, _, err = run(capsys, *kept, "enlarge", folder, "-o", out, "-j", "1")
     monkeypatch.setattr(os, "replace", real_replace)
     assert code == 130
     assert "interrupted" in err
@@ -743,7 +745,7 @@ def test_interrupt_while_writing_leaves_no_partial_file(
         assert time.monotonic() < deadline
         time.sleep(0.02)
     uploads = emu.request_count("upload")
-    code, _, err = run(capsys, "enlarge", folder, "-o", out, "-j", "1")
+    code, _, err = run(capsys, *kept, "enlarge", folder, "-o", out, "-j", "1")
     assert code == 0
     assert "4 written, 2 skipped, 0 failed" in err
     # results paid for before the interrupt (the one being written, the one in flight)

@@ -22,6 +22,7 @@ from vance_filters._cache import (
     canonical_jconfig,
     default_cache_dir,
 )
+from vance_filters._cache_scope import ScopedCache
 from vance_filters.client import Client
 from vance_filters.testing import Emulator
 
@@ -100,11 +101,13 @@ def test_disk_hit_across_clients(emu: Emulator, tmp_path: Path) -> None:
     assert oct(entries[0].stat().st_mode & 0o777) == "0o600"
 
 
-def test_cache_dir_true_uses_the_platform_folder(emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_dir_true_uses_the_platform_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    with make_client(emu, cache_dir=True) as client:
-        client.run_job(image_bytes(), ENLARGE)
+    with Client("t" * 32, "https://api-service.vanceai.com/web_api/v1", cache_dir=True) as client:
+        assert client.cache is not None
+        client.cache.put(cache_key(image_bytes(), ENLARGE), b"result")
     assert list((tmp_path / "vance_filters").rglob("*.bin"))
+    # ...but never for a service on this machine (the emulator): tests/test_cache_scope.py
 
 
 @pytest.mark.parametrize(
@@ -129,14 +132,16 @@ def test_default_cache_dir_per_platform(monkeypatch: pytest.MonkeyPatch, platfor
 
 def test_stray_temp_and_damaged_entries_are_ignored(emu: Emulator, tmp_path: Path) -> None:
     data = image_bytes()
-    key = cache_key(data, ENLARGE)
+    client = make_client(emu, cache_dir=tmp_path)
+    assert isinstance(client.cache, ScopedCache)
+    key = client.cache.scoped(cache_key(data, ENLARGE))  # as this service and account store it
     folder = tmp_path / key[:2]
     folder.mkdir()
     # A crash mid-write leaves a temp file: it is never read.
     (folder / f".{key[:8]}-crashed.tmp").write_bytes(b"VFC1" + b"\0" * 32 + b"half")
     # A damaged entry (bad digest) is a miss, and is replaced by the next write.
     (folder / f"{key}.bin").write_bytes(b"VFC1" + b"\0" * 32 + b"garbage")
-    with make_client(emu, cache_dir=tmp_path) as client:
+    with client:
         result = client.run_job(data, ENLARGE)
     assert not result.cached and emu.request_count("download") == 1
     assert DiskCache(tmp_path).get(key) == result.data

@@ -118,7 +118,7 @@ def test_every_error_pickles_with_its_fields(cls: type[E.VanceError]) -> None:
     assert (back.code, back.endpoint, back.trans_id, back.hint) == (10010, "download", "t-123", "retry")
 
 
-def test_client_pickles_its_settings_without_token_session_or_cache(tmp_path: Path) -> None:
+def test_client_pickles_its_settings_without_token_session_or_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     token = "9f1c2e7a5b3d4c6e8f0a1b2c3d4e5f60"
     client = vf.Client(token, "http://127.0.0.1:9/web_api/v1", timeout=7.5, max_retries=2,
                        cache_dir=tmp_path, pool_size=3)
@@ -129,6 +129,8 @@ def test_client_pickles_its_settings_without_token_session_or_cache(tmp_path: Pa
     assert back.__getstate__() == client.__getstate__()
     assert (back.base_url, back.timeout, back.max_retries, back.pool_size) == (client.base_url, 7.5, 2, 3)
     assert back._transport.session is not client._transport.session
+    assert back.cache.get("ab" * 32) is None  # no token: not the account that stored it
+    monkeypatch.setenv("VANCE_API_TOKEN", token)  # a worker reads the same account's token
     assert back.cache.memory.get("ab" * 32) is None and back.cache.get("ab" * 32) == b"result"
     assert token.encode() in pickle.dumps(vf.Client(token, client.base_url, pickle_token=True))
 

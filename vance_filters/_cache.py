@@ -1,16 +1,21 @@
-"""The result cache: a paid result is never paid for twice.
+"""The result cache: a paid result is never paid for twice, and never served to another account.
 
 Keyed by the SHA-256 of the uploaded bytes and the canonical JSON of the
-jconfig (see :func:`cache_key`). Two layers:
+jconfig (see :func:`cache_key`); a client qualifies it by the service and the
+account (``_cache_scope.ScopedCache``), so a result paid on one service or by
+one account is never served for another. Layers:
 
 - :class:`MemoryCache`: thread-safe LRU bounded by total bytes (512 MiB by
   default), for the client's life;
 - :class:`DiskCache`: one file per key under a folder, written atomically
   (temp file + fsync + ``os.replace``), so any number of processes may write
   the same key at once, a crash mid-write leaves only a temp file that is never
-  read, and a damaged entry (checked by its SHA-256) counts as a miss.
+  read, and a damaged entry (checked by its SHA-256) counts as a miss. Bounded
+  by total bytes (2 GiB by default, ``VANCE_CACHE_MAX_BYTES``): the least
+  recently used entries go first;
+- :class:`TieredCache` puts the memory layer in front of the disk layer.
 
-:class:`TieredCache` puts the memory layer in front of the disk layer.
+Whose result an entry is (service and account) lives in ``_cache_scope``.
 """
 
 from __future__ import annotations
@@ -18,16 +23,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = [
+    "CACHE_MAX_ENV",
+    "DEFAULT_DISK_BYTES",
     "DEFAULT_MEMORY_BYTES",
     "UID_PLACEHOLDER",
+    "CacheStats",
     "DiskCache",
     "MemoryCache",
     "ResultCache",
@@ -35,10 +47,17 @@ __all__ = [
     "cache_key",
     "canonical_jconfig",
     "default_cache_dir",
+    "disk_max_bytes",
+    "format_bytes",
+    "parse_bytes",
 ]
 
 #: Default bound of the in-memory cache (total bytes of results).
 DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
+#: Default bound of the disk cache (total bytes of its entries).
+DEFAULT_DISK_BYTES = 2 * 1024**3
+#: The environment variable that sets the disk cache's bound (bytes, or e.g. ``500MiB``, ``2G``).
+CACHE_MAX_ENV = "VANCE_CACHE_MAX_BYTES"
 #: Stands for "the uid of this job's own upload" in ``cn_configs``.
 UID_PLACEHOLDER = "<uid_from_upload>"
 
@@ -115,6 +134,90 @@ def cache_key(data: bytes, jconfig: dict[str, Any] | str) -> str:
     digest.update(hashlib.sha256(data).digest())
     digest.update(canonical_jconfig(jconfig).encode("utf-8"))
     return digest.hexdigest()
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3,
+          "gb": 1000**3, "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2,
+          "gib": 1024**3, "tib": 1024**4}
+
+
+def parse_bytes(text: str) -> int:
+    """A size written by a person: ``2147483648``, ``500MB``, ``2GiB``, ``1.5 G``.
+
+    Decimal units (k, M, G, T, with or without B) are powers of 1000; binary
+    ones (KiB, MiB, GiB, TiB) powers of 1024.
+
+    Raises
+    ------
+    ValueError
+        For anything else.
+
+    Examples
+    --------
+    >>> parse_bytes("2GiB"), parse_bytes("500 MB"), parse_bytes("1024")
+    (2147483648, 500000000, 1024)
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _UNITS:
+        raise ValueError(
+            f"{text!r} is not a size: expected a number of bytes, optionally with a unit "
+            "(kB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GiB"
+        )
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def disk_max_bytes(max_bytes: int | None = None) -> int:
+    """The disk cache's bound: ``max_bytes``, else ``VANCE_CACHE_MAX_BYTES``, else 2 GiB.
+
+    Raises
+    ------
+    ValueError
+        When the value (or the variable) is not a size of at least 1 byte.
+
+    Examples
+    --------
+    >>> disk_max_bytes(10_000_000)
+    10000000
+    >>> disk_max_bytes() == DEFAULT_DISK_BYTES  # VANCE_CACHE_MAX_BYTES unset
+    True
+    """
+    if max_bytes is not None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ValueError(
+                f"cache_max_bytes={max_bytes!r} is not allowed: expected a whole number of "
+                f"bytes >= 1 (or None: ${CACHE_MAX_ENV}, else {DEFAULT_DISK_BYTES} = 2 GiB)"
+            )
+        return max_bytes
+    text = os.environ.get(CACHE_MAX_ENV, "").strip()
+    if not text:
+        return DEFAULT_DISK_BYTES
+    try:
+        value = parse_bytes(text)
+    except ValueError as exc:
+        raise ValueError(f"{CACHE_MAX_ENV}={text!r} is not allowed: {exc}") from None
+    if value < 1:
+        raise ValueError(f"{CACHE_MAX_ENV}={text!r} is not allowed: expected at least 1 byte")
+    return value
+
+
+def format_bytes(size: float) -> str:
+    """A size for people, in binary units.
+
+    Examples
+    --------
+    >>> format_bytes(0), format_bytes(1536), format_bytes(2 * 1024**3)
+    ('0 B', '1.5 KiB', '2.0 GiB')
+    """
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(size) < 1024 or unit == "GiB":
+            break
+        size /= 1024
+    if unit == "B":
+        return f"{int(size)} B"
+    if unit == "GiB" and abs(size) >= 1024:
+        return f"{size / 1024:.1f} TiB"
+    return f"{size:.1f} {unit}"
 
 
 def default_cache_dir() -> Path:
@@ -219,8 +322,47 @@ class MemoryCache:
             self._size = 0
 
 
+@dataclass(frozen=True)
+class CacheStats:
+    """What a disk cache holds.
+
+    Attributes
+    ----------
+    directory : pathlib.Path
+        The cache's folder.
+    entries : int
+        Results stored.
+    bytes : int
+        Their total size on disk.
+    max_bytes : int
+        The bound past which the least recently used entries go.
+    oldest, newest : float or None
+        Last use of the least and the most recently used entry (POSIX time).
+    """
+
+    directory: Path
+    entries: int
+    bytes: int
+    max_bytes: int
+    oldest: float | None = None
+    newest: float | None = None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: Path
+    size: int
+    used: float
+
+
+# A temp file older than this is what a crash left behind, not a write under way.
+_STALE_TEMP = 3600.0
+# After a trim the cache holds at most this share of max_bytes, so trims are rare.
+_LOW_WATER = 0.9
+
+
 class DiskCache:
-    """Results stored as files under ``directory``, safe across processes.
+    """Results stored as files under ``directory``, safe across processes, bounded in size.
 
     Each entry is ``<directory>/<key[:2]>/<key>.bin`` holding a small header
     (magic + SHA-256 of the data) and the data. Writes go to a temp file in the
@@ -228,16 +370,44 @@ class DiskCache:
     on POSIX and Windows), so a reader sees a whole entry or none; readers never
     open temp files. An entry whose digest does not match is a miss.
 
+    A hit touches the entry's modification time, which is thus its last use.
+    When the folder grows past ``max_bytes`` the least recently used entries
+    are removed until it holds 90 % of it. Each process tracks the folder's
+    size from one scan plus its own writes and scans again only when that
+    estimate passes the bound (or after writing an eighth of it), so a write
+    costs no listing; entries that vanish under a scan (another process
+    trimming or clearing) are simply skipped.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The folder (created when first written).
+    max_bytes : int, optional
+        Bound of the total size of the entries. Default: ``VANCE_CACHE_MAX_BYTES``,
+        else 2 GiB. A single result larger than this is not kept.
+
     Examples
     --------
     >>> import tempfile
     >>> cache = DiskCache(tempfile.mkdtemp())
     >>> cache.put("ab" * 32, b"result"); cache.get("ab" * 32)
     b'result'
+    >>> cache.stats().entries
+    1
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int | None = None) -> None:
         self.directory = Path(directory).expanduser()
+        self.max_bytes = disk_max_bytes(max_bytes)
+        self._lock = threading.Lock()
+        self._estimate: int | None = None  # bytes on disk at the last scan, plus own writes since
+        self._written = 0  # own bytes written since the last scan
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"directory": self.directory, "max_bytes": self.max_bytes}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["directory"], max_bytes=state["max_bytes"])  # type: ignore[misc]
 
     def _path(self, key: str) -> Path:
         if not key or any(c not in "0123456789abcdef" for c in key):
@@ -245,7 +415,7 @@ class DiskCache:
         return self.directory / key[:2] / f"{key}.bin"
 
     def get(self, key: str) -> bytes | None:
-        """The bytes under ``key``, or None (missing, unreadable or damaged)."""
+        """The bytes under ``key``, or None (missing, unreadable or damaged); a hit marks it used."""
         path = self._path(key)
         try:
             with open(path, "rb") as handle:
@@ -258,11 +428,21 @@ class DiskCache:
         data = blob[head:]
         if hashlib.sha256(data).digest() != blob[len(_MAGIC) : head]:
             return None
+        try:
+            os.utime(path)  # last use, for the least-recently-used order
+        except OSError:
+            pass
         return data
 
     def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` atomically; a failure to write (full disk...) is ignored."""
+        """Store ``data`` atomically; a failure to write (full disk...) is ignored.
+
+        Past ``max_bytes``, the least recently used entries are removed.
+        """
         path = self._path(key)
+        size = len(_MAGIC) + _DIGEST + len(data)
+        if size > self.max_bytes:
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}-", suffix=".tmp")
@@ -281,7 +461,18 @@ class DiskCache:
                 os.unlink(tmp)
             except OSError:
                 pass
-
+            return
+        with self._lock:
+            if self._estimate is not None:
+                self._estimate += size
+                self._written += size
+            due = (
+                self._estimate is None
+                or self._estimate > self.max_bytes
+                or self._written > self.max_bytes // 8
+            )
+        if due:
+            self.trim(keep=path)
 
     def discard(self, key: str) -> bool:
         """Remove the entry of ``key``; True when there was one (a failure to remove is ignored).
@@ -298,6 +489,136 @@ class DiskCache:
         except OSError:
             return False
         return True
+
+    def _scan(self, *, stale_before: float | None = None) -> Iterator[_Entry]:
+        """Every entry, tolerating files that vanish meanwhile; removes temp files older than ``stale_before``."""
+        try:
+            shards = [d for d in os.scandir(self.directory) if len(d.name) == 2 and d.is_dir()]
+        except OSError:
+            return
+        for shard in shards:
+            try:
+                files = list(os.scandir(shard.path))
+            except OSError:
+                continue
+            for item in files:
+                try:
+                    info = item.stat()
+                except OSError:
+                    continue  # gone under us
+                if item.name.endswith(".bin"):
+                    yield _Entry(Path(item.path), info.st_size, info.st_mtime)
+                elif item.name.endswith(".tmp") and stale_before is not None and info.st_mtime < stale_before:
+                    _unlink(item.path)
+
+    def stats(self) -> CacheStats:
+        """How many entries, how many bytes, and the span of their last use.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> cache = DiskCache(tempfile.mkdtemp()); cache.put("ab" * 32, b"x" * 100)
+        >>> stats = cache.stats(); stats.entries, stats.bytes
+        (1, 136)
+        """
+        entries = list(self._scan())
+        used = [e.used for e in entries]
+        return CacheStats(
+            directory=self.directory,
+            entries=len(entries),
+            bytes=sum(e.size for e in entries),
+            max_bytes=self.max_bytes,
+            oldest=min(used, default=None),
+            newest=max(used, default=None),
+        )
+
+    def trim(self, max_bytes: int | None = None, *, keep: Path | None = None) -> tuple[int, int]:
+        """Remove the least recently used entries until the folder holds at most 90 % of the bound.
+
+        Nothing is removed while the folder is within ``max_bytes`` (default:
+        this cache's). Temp files left by a crash (over an hour old) go too.
+
+        Returns
+        -------
+        tuple of int
+            Entries and bytes removed.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> cache = DiskCache(tempfile.mkdtemp())
+        >>> for key in ("aa", "bb", "cc"):
+        ...     cache.put(key * 32, b"x" * 1000)
+        >>> cache.trim(2100)
+        (2, 2072)
+        """
+        bound = self.max_bytes if max_bytes is None else max_bytes
+        entries = sorted(self._scan(stale_before=time.time() - _STALE_TEMP), key=lambda e: e.used)
+        total = sum(e.size for e in entries)
+        removed = freed = 0
+        if total > bound:
+            target = int(bound * _LOW_WATER)
+            for entry in entries:
+                if total <= target:
+                    break
+                if entry.path == keep:
+                    continue
+                total -= entry.size
+                if _unlink(entry.path):
+                    removed += 1
+                    freed += entry.size
+        with self._lock:
+            self._estimate = total
+            self._written = 0
+        return removed, freed
+
+    def clear(self, *, older_than: float | None = None) -> tuple[int, int]:
+        """Remove every entry, or those not used for ``older_than`` seconds.
+
+        Returns
+        -------
+        tuple of int
+            Entries and bytes removed.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> cache = DiskCache(tempfile.mkdtemp()); cache.put("ab" * 32, b"x")
+        >>> cache.clear(older_than=3600), cache.clear()
+        ((0, 0), (1, 37))
+        """
+        if older_than is not None and not older_than >= 0:
+            raise ValueError(f"older_than={older_than!r} is not allowed: expected seconds >= 0")
+        now = time.time()
+        cutoff = None if older_than is None else now - older_than
+        removed = freed = 0
+        for entry in list(self._scan(stale_before=now - _STALE_TEMP)):
+            if cutoff is not None and entry.used >= cutoff:
+                continue
+            if _unlink(entry.path):
+                removed += 1
+                freed += entry.size
+        if older_than is None:
+            try:
+                for shard in os.scandir(self.directory):
+                    if len(shard.name) == 2:
+                        try:
+                            os.rmdir(shard.path)  # only if empty: a write under way keeps it
+                        except OSError:
+                            pass
+            except OSError:
+                pass
+        with self._lock:
+            self._estimate = None
+        return removed, freed
+
+
+def _unlink(path: str | os.PathLike[str]) -> bool:
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
 
 
 class TieredCache:
@@ -325,3 +646,4 @@ class TieredCache:
         """From both layers; True when either held it."""
         on_disk = self.disk.discard(key)
         return self.memory.discard(key) or on_disk
+

@@ -254,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_credits_command(sub)
     _add_history_command(sub)
     _add_emulator_command(sub)
+    _add_cache_command(sub)
     return parser
 
 
@@ -877,6 +878,92 @@ def _cmd_emulator(args: argparse.Namespace, console: _Console) -> int:
         print("emulator stopped", file=sys.stderr, flush=True)
     finally:
         emu.__exit__(None, None, None)
+    return EXIT_OK
+
+
+def _add_cache_command(sub: argparse._SubParsersAction) -> None:
+    cmd = sub.add_parser(
+        "cache",
+        help="show or clear the folder of kept results",
+        description="Show where the paid results are kept and how much room they take, or clear "
+        "them. The folder is --cache-dir if given, else the platform's cache folder. Past its "
+        "bound (VANCE_CACHE_MAX_BYTES, default 2 GiB) the least recently used results go. "
+        "Clearing only means a result is paid for again if it is asked for again.",
+        epilog=_EXIT_NOTE,
+    )
+    cmd.add_argument(
+        "action",
+        nargs="?",
+        choices=("show", "clear", "trim"),
+        default="show",
+        help="show the folder and its size [default]; clear it (every result, or those unused "
+        "for --older-than days); trim it to --max-size, least recently used first",
+    )
+    cmd.add_argument(
+        "--older-than",
+        type=_nonneg_float,
+        metavar="DAYS",
+        help="with clear: only results not used for this many days",
+    )
+    cmd.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="the bound, e.g. 500MB or 4GiB [default: $VANCE_CACHE_MAX_BYTES, else 2GiB]",
+    )
+    cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    cmd.set_defaults(handler=_cmd_cache)
+
+
+def _cmd_cache(args: argparse.Namespace, console: _Console) -> int:
+    from datetime import datetime
+
+    from ._cache import DiskCache, default_cache_dir, disk_max_bytes, format_bytes, parse_bytes
+
+    if args.older_than is not None and args.action != "clear":
+        raise _UsageError("--older-than goes with 'cache clear'")
+    try:
+        bound = disk_max_bytes(None if args.max_size is None else parse_bytes(args.max_size))
+    except ValueError as exc:
+        raise _UsageError(f"--max-size: {exc}" if args.max_size is not None else str(exc)) from None
+    folder = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    cache = DiskCache(folder, max_bytes=bound)
+    removed = freed = 0
+    if args.action == "clear":
+        days = args.older_than
+        removed, freed = cache.clear(older_than=None if days is None else days * 86400)
+    elif args.action == "trim":
+        removed, freed = cache.trim()
+    stats = cache.stats()
+
+    def when(stamp: float | None) -> str | None:
+        return None if stamp is None else datetime.fromtimestamp(stamp).isoformat(timespec="seconds")
+
+    def entries(n: int) -> str:
+        return f"{n} result{'' if n == 1 else 's'}"
+
+    if args.json:
+        report: dict[str, Any] = {
+            "directory": str(stats.directory),
+            "entries": stats.entries,
+            "bytes": stats.bytes,
+            "max_bytes": stats.max_bytes,
+            "oldest_use": when(stats.oldest),
+            "newest_use": when(stats.newest),
+        }
+        if args.action != "show":
+            report.update(removed=removed, bytes_removed=freed)
+        console.out(json.dumps(report))
+        return EXIT_OK
+    if args.action != "show":
+        console.out(f"removed {entries(removed)} ({format_bytes(freed)})")
+    exists = "" if folder.is_dir() else " (not created yet)"
+    console.out(f"folder:  {stats.directory}{exists}")
+    console.out(
+        f"holds:   {entries(stats.entries)}, {format_bytes(stats.bytes)} ({stats.bytes} bytes) "
+        f"of at most {format_bytes(stats.max_bytes)}"
+    )
+    if stats.oldest is not None and stats.newest is not None:
+        console.out(f"used:    {when(stats.oldest)} to {when(stats.newest)}".replace("T", " "))
     return EXIT_OK
 
 

@@ -35,8 +35,9 @@ from ._cache import (
     ResultCache,
     TieredCache,
     cache_key,
-    default_cache_dir,
+    disk_max_bytes,
 )
+from ._cache_scope import ScopedCache, cache_folder, cache_scope
 from ._durations import JobDurations, job_kind
 from ._http import TRANSFORM_READ_TIMEOUT, RetryPolicy, Transport, _as_int
 from .errors import (
@@ -262,10 +263,18 @@ class Client:
         Default deadline of :meth:`wait` and :meth:`run_job`, in seconds.
     cache : bool
         Keep results in memory (LRU, 512 MiB) so the same image and jconfig are
-        never paid for twice. ``False`` turns every cache off.
+        never paid for twice. ``False`` turns every cache off. A result is
+        served only to the service (base URL) and account (token) that paid
+        for it: the cache keeps a keyed hash of the token, never the token.
     cache_dir : str, os.PathLike or True, optional
         Also keep results on disk there (``True``: the platform's cache folder,
-        e.g. ``~/.cache/vance_filters``). Shared safely between processes.
+        e.g. ``~/.cache/vance_filters``, except for a service on this machine,
+        such as the emulator, whose results stay in memory). Shared safely
+        between processes.
+    cache_max_bytes : int, optional
+        Bound of the disk cache; past it the least recently used results go.
+        Default: ``VANCE_CACHE_MAX_BYTES`` (bytes, or e.g. ``500MB``, ``4GiB``),
+        else 2 GiB.
     pool_size : int
         Connections kept open to the service; size it to the number of threads.
     verify : bool or str
@@ -296,6 +305,7 @@ class Client:
         max_wait: float = 900.0,
         cache: bool = True,
         cache_dir: str | os.PathLike[str] | bool | None = None,
+        cache_max_bytes: int | None = None,
         pool_size: int = 10,
         verify: bool | str | os.PathLike[str] = True,
         pickle_token: bool = False,
@@ -331,6 +341,7 @@ class Client:
             raise ValueError(f"cache={cache!r} is not allowed: expected True or False")
         if cache_dir is not None and not isinstance(cache_dir, (bool, str, os.PathLike)):
             raise TypeError(f"cache_dir={cache_dir!r} must be a path, True or None")
+        max_bytes = disk_max_bytes(cache_max_bytes)
         if isinstance(verify, os.PathLike):
             verify = os.fspath(verify)
         if not isinstance(verify, (bool, str)):
@@ -355,6 +366,7 @@ class Client:
             "cache_dir": (
                 os.fspath(cache_dir) if isinstance(cache_dir, os.PathLike) else cache_dir
             ),
+            "cache_max_bytes": max_bytes,
             "pool_size": _count("pool_size", pool_size, 1),
             "verify": verify,
             "pickle_token": bool(pickle_token),
@@ -389,12 +401,16 @@ class Client:
         )
         self._cache: ResultCache | None = None
         if s["cache"]:
+            # a service on this machine (the emulator) stays out of the platform's folder
+            folder = cache_folder(s["cache_dir"], self.base_url)
             memory = MemoryCache()
-            if s["cache_dir"]:
-                folder = default_cache_dir() if s["cache_dir"] is True else Path(s["cache_dir"])
-                self._cache = TieredCache(memory, DiskCache(folder))
-            else:
-                self._cache = memory
+            layers: MemoryCache | TieredCache = memory
+            if folder is not None:
+                layers = TieredCache(memory, DiskCache(folder, max_bytes=s.get("cache_max_bytes")))
+            # results belong to one service and account; the token is read when needed
+            self._cache = ScopedCache(
+                layers, lambda: cache_scope(self.base_url, self._api_token or os.environ.get(TOKEN_ENV))
+            )
         self._inflight: dict[str, threading.Lock] = {}
         self._inflight_lock = threading.Lock()
         # when this client's jobs of each kind finish, for the poll schedule
