@@ -914,6 +914,8 @@ def _cmd_doctor(args: argparse.Namespace, console: _Console) -> int:
     from . import doctor
     from .client import DEFAULT_BASE_URL
 
+    if not args.emulator and not os.environ.get(TOKEN_ENV, "").strip():
+        raise _UsageError(f"doctor needs the API token: set {TOKEN_ENV} (or add --emulator)")
     cost = doctor.planned_cost(workflow=args.workflow)
     ask = not (args.yes or args.emulator)
     if ask and not sys.stdin.isatty():
@@ -936,9 +938,7 @@ def _cmd_doctor(args: argparse.Namespace, console: _Console) -> int:
             base, token = emu.url, emu.api_token
             console.err(f"{PROG}: --emulator: checking an in-process emulator at {base}")
         else:
-            token = os.environ.get(TOKEN_ENV, "").strip()
-            if not token:
-                raise _UsageError(f"doctor needs the API token: set {TOKEN_ENV} (or add --emulator)")
+            token = os.environ[TOKEN_ENV].strip()
             base = args.api_base or os.environ.get(BASE_ENV) or DEFAULT_BASE_URL
         console.secrets.append(token)
         report = doctor.run_doctor(
@@ -954,8 +954,8 @@ def _cmd_doctor(args: argparse.Namespace, console: _Console) -> int:
     elif report.declined:
         console.err("stopped before spending anything: the paid checks did not run")
     elif report.ok:
-        spent = report.credits_spent
-        console.out(f"every check passed ({'?' if spent is None else f'{spent:g}'} credits spent)")
+        spent = "?" if report.credits_spent is None else f"{report.credits_spent:g}"
+        console.out(f"every check passed ({spent} credit{'' if spent == '1' else 's'} spent)")
     if report.diagnosis and not args.json:
         console.error(report.diagnosis)
     return EXIT_OK if report.ok else EXIT_FAILED

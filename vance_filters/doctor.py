@@ -287,6 +287,11 @@ class _Doctor:
                            f"the base URL {self.base!r} is not an http(s) URL: use "
                            f"https://api-service.vanceai.com{API_PREFIX}"))
             return None
+        if parts.query or parts.username or parts.password:
+            self.add(Check("base URL", FAIL, "carries a query string or credentials",
+                           "the base URL must not carry a query string or credentials: the "
+                           "token comes from VANCE_API_TOKEN"))
+            return None
         if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             self.add(Check("base URL scheme", WARN, "plain http: the token crosses the network "
                            "unencrypted; use https"))
@@ -463,7 +468,7 @@ def run_doctor(
     ...     report = run_doctor(emu.url, emu.api_token)
     >>> report.ok, report.credits_spent
     (True, 1.0)
-    >>> render_line(report.checks[1])
+    >>> render_line(next(c for c in report.checks if c.name == "token"))
     'OK    token: accepted by GET /point?api_token=*** (the documented form)'
     """
     doc = _Doctor(base_url, api_token, timeout=timeout, on_check=on_check)
@@ -473,6 +478,8 @@ def run_doctor(
             return doc.report
         doc.check_json_body_form()
         doc.check_history()
+        if not doc.report.ok:
+            return doc.report  # nothing is spent on a service that already answers oddly
         cost = planned_cost(workflow=workflow)
         remaining = number(credits["max_num"]) - number(credits["used_num"])  # type: ignore[operator]
         if remaining < cost:
