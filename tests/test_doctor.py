@@ -189,6 +189,7 @@ def test_a_shape_that_differs(endpoint: str, data: dict[str, Any], said: str, em
     code, out, err = _run(monkeypatch, capsys, emu, "--yes")
     assert code == 1
     assert said in err and "shape the library does not expect" in err
+    assert "FAIL" in out and "download" not in out  # the run stops at the failing answer
     assert emu.charges == []
 
 
@@ -198,6 +199,7 @@ def test_envelope_without_data(emu: Any, monkeypatch: pytest.MonkeyPatch,
     code, out, err = _run(monkeypatch, capsys, emu, "--yes")
     assert code == 1
     assert "code 200 with no 'data'" in err
+    assert _lines(out)["/points/record"] == "FAIL"
     assert emu.request_count("upload") == 0
 
 
@@ -211,6 +213,42 @@ def test_get_body_dropped_is_a_warning(emu: Any, monkeypatch: pytest.MonkeyPatch
     assert code == 0
     line = next(line for line in out.splitlines() if "GET /point JSON body" in line)
     assert line.startswith("WARN") and "query form" in line
+
+
+def test_unreachable_base_url(emu: Any, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, out, err = _run(monkeypatch, capsys, emu, "--yes",
+                          base=f"http://127.0.0.1:{port}/web_api/v1")
+    assert code == 1
+    assert _lines(out)["base URL"] == "FAIL" and "cannot reach" in err
+    _assert_no_token(emu, out, err)  # the connection error quotes the /point URL: redacted
+
+
+def test_too_few_credits_spends_nothing(emu: Any, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    emu.configure(credits=0)
+    code, out, err = _run(monkeypatch, capsys, emu, "--yes")
+    assert code == 1
+    assert _lines(out)["balance"] == "FAIL" and "the paid checks need 1" in err
+    assert emu.request_count("upload") == 0
+
+
+def test_a_job_stuck_in_an_unknown_status(emu: Any) -> None:
+    from vance_filters.doctor import run_doctor
+
+    emu.stall_jobs(1, status="queued")
+    report = run_doctor(emu.url, emu.api_token, max_wait=1.5)
+    checks = {c.name: c for c in report.checks}
+    assert checks["transform status"].status == "WARN"  # not a documented status
+    assert "queued not documented" in checks["progress status"].detail
+    assert checks["job"].status == "FAIL" and "still 'queued' after 1.5 s" in checks["job"].detail
+    assert 2 <= emu.request_count("progress") <= 4  # about one call a second, not a hammering
+    assert emu.charges == []
 
 
 # ---------------------------------------------------------------------------
@@ -237,7 +275,7 @@ def test_asks_before_spending(answer: str, spent: int, emu: Any, monkeypatch: py
 def test_no_terminal_and_no_yes_refuses(emu: Any, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
-    code, out, err = _run(monkeypatch, capsys, emu)
+    code, _, err = _run(monkeypatch, capsys, emu)
     assert code == 2
     assert "--yes" in err and "not a terminal" in err
     assert emu.request_count() == 0

@@ -76,10 +76,8 @@ __all__ = [
 
 #: The doctor's test image: a few pixels, made with Pillow.
 IMAGE_SIZE = (8, 8)
-#: Seconds the doctor waits for its job at most.
+#: Seconds the doctor waits for its job at most (default of ``max_wait``).
 JOB_DEADLINE = 300.0
-#: Read timeout floor of ``/transform`` without a webhook (it may hold the request).
-TRANSFORM_READ = 120.0
 #: Largest body the doctor reads (bytes).
 _MAX_BODY = 64 * 1024 * 1024
 
@@ -216,23 +214,26 @@ class _RedactFilter(logging.Filter):
 
 @contextlib.contextmanager
 def _redacted_urllib3(token: str) -> Iterator[None]:
-    logger = logging.getLogger("urllib3.connectionpool")
+    loggers = [logging.getLogger(name) for name in ("urllib3.connectionpool", "urllib3.util.retry")]
     flt = _RedactFilter(token)
-    logger.addFilter(flt)
+    for logger in loggers:
+        logger.addFilter(flt)
     try:
         yield
     finally:
-        logger.removeFilter(flt)
+        for logger in loggers:
+            logger.removeFilter(flt)
 
 
 class _Doctor:
     """One run: the session, the token, the checks so far."""
 
-    def __init__(self, base_url: str, token: str, *, timeout: float,
+    def __init__(self, base_url: str, token: str, *, timeout: float, max_wait: float,
                  on_check: Callable[[Check], object] | None) -> None:
         self.base = base_url.strip().rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.max_wait = max_wait
         self.on_check = on_check
         self.report = DoctorReport(self.base)
         self.session = requests.Session()
@@ -370,7 +371,7 @@ class _Doctor:
         """
         prefix = "workflow " if refusal else ""
         answer = self.post("transform", {"uid": uid, "jconfig": json.dumps(jconfig)},
-                           read=max(self.timeout, TRANSFORM_READ))
+                           read=max(self.timeout, self.max_wait))
         data, envelope_check = data_of("transform", answer, self.token)
         if refusal and data is None and code_of(envelope_of(answer)) not in (None, 200, 30001):
             self.add(Check(refusal, WARN, f"refused: {envelope_check.detail}"))
@@ -384,11 +385,13 @@ class _Doctor:
                        f"{answer.seconds:.1f} s (no webhook: it may hold the request until done)"),
                  prefix=prefix)
         seen: list[str] = []
-        deadline = time.monotonic() + JOB_DEADLINE
+        deadline = time.monotonic() + self.max_wait
         polls = 0
         while polls == 0 or (status not in TERMINAL_STATUSES and time.monotonic() < deadline):
             if polls:
-                time.sleep(2.0 if status in ("busy", "waiting") else 1.0)
+                # The vendor's pace: every 2 s for a queued job; 1 s otherwise.
+                gap = 2.0 if status in ("busy", "waiting") else 1.0
+                time.sleep(max(0.0, min(gap, deadline - time.monotonic())))
             polls += 1
             data, envelope_check = data_of("progress", self.post(
                 "progress", {"trans_id": trans_id}), self.token)
@@ -416,8 +419,8 @@ class _Doctor:
                            "service (status 'fatal'); run the doctor again later"), prefix=prefix)
             return None
         if status != "finish":
-            self.add(Check("job", FAIL, f"still {status!r} after {JOB_DEADLINE:g} s",
-                           f"the test job did not finish within {JOB_DEADLINE:g} s "
+            self.add(Check("job", FAIL, f"still {status!r} after {self.max_wait:g} s",
+                           f"the test job did not finish within {self.max_wait:g} s "
                            f"(status {status!r})"), prefix=prefix)
             return None
         return trans_id
@@ -432,6 +435,7 @@ def run_doctor(
     api_token: str,
     *,
     timeout: float = 30.0,
+    max_wait: float = JOB_DEADLINE,
     workflow: bool = False,
     confirm: Callable[[str], bool] | None = None,
     on_check: Callable[[Check], object] | None = None,
@@ -446,7 +450,11 @@ def run_doctor(
         The token (never printed: every quoted body is redacted).
     timeout : float
         Connect and read timeout of each request, in seconds (``/transform``
-        reads for at least 120 s: it may hold the request until the job is done).
+        reads for up to ``max_wait``: it may hold the request until the job is done,
+        and it is never sent twice).
+    max_wait : float
+        Seconds the test job may take, polled at the vendor's pace (1 s, 2 s while
+        ``busy`` or ``waiting``).
     workflow : bool
         Also run a two-step job ending with the anime upscaler: is it accepted in
         a workflow, and how is a multi-step job billed (up to 2 more credits)?
@@ -471,7 +479,7 @@ def run_doctor(
     >>> render_line(next(c for c in report.checks if c.name == "token"))
     'OK    token: accepted by GET /point?api_token=*** (the documented form)'
     """
-    doc = _Doctor(base_url, api_token, timeout=timeout, on_check=on_check)
+    doc = _Doctor(base_url, api_token, timeout=timeout, max_wait=max_wait, on_check=on_check)
     with doc.session, _redacted_urllib3(api_token):
         credits = doc.check_base_and_token()
         if credits is None:
