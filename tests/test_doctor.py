@@ -326,7 +326,7 @@ def _answer(body: bytes, ctype: str = "application/json", status: int = 200) -> 
 def test_filesize_forms() -> None:
     assert filesize_form(123) == filesize_form(123.0) == "number"
     assert filesize_form("16794935") == "string of digits"
-    for odd in ("1.5 MB", "", None, True, -1.5, [1]):
+    for odd in ("1.5 MB", "", None, True, -1.5, -2, float("inf"), [1]):
         assert filesize_form(odd) is None
     assert shapes.check_filesize("f", {"filesize": "12"}).status == "OK"
     assert shapes.check_filesize("f", {"filesize": 12}, expected=12).status == "OK"
@@ -407,7 +407,8 @@ def test_record_status_and_ids() -> None:
            "created_at": "2024-01-02 03:04:05"}
     page = {"datas": [row], "current_page": 1, "last_page": 1, "per_page": 20, "total": 1}
     assert shapes.check_record(page).status == "OK"
-    assert shapes.check_record({**page, "datas": [{**row, "created_at": "yesterday"}]}).status == "WARN"
+    odd_date = {**page, "datas": [{**row, "created_at": "yesterday"}]}
+    assert shapes.check_record(odd_date).status == "WARN"
     assert shapes.check_record({"data": []}).status == "FAIL"
     assert shapes.check_status("/progress", {"status": "process"}).status == "OK"
     assert shapes.check_status("/progress", {"status": "queued"}).status == "WARN"
@@ -422,6 +423,7 @@ def test_record_status_and_ids() -> None:
     [
         (b'{"code": 200, "data": {"a": 1}}', "application/json", "OK", "code 200"),
         (b'{"code": "200", "data": {"a": 1}}', "application/json", "OK", "code 200"),
+        (b'\xef\xbb\xbf{"code": 200, "data": {"a": 1}}', "text/html", "OK", "code 200"),
         (b'{"code": 200, "data": []}', "application/json", "FAIL", "'data' is list"),
         (b'{"status": "ok"}', "application/json", "FAIL", "without 'code'"),
         (b'{"code": 30001, "msg": "Invalid API token"}', "application/json", "FAIL", "30001"),

@@ -95,7 +95,7 @@ def filesize_form(value: Any) -> str | None:
     """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and value >= 0):
+    if isinstance(value, (int, float)) and float(value).is_integer() and value >= 0:
         return "number"
     if isinstance(value, str) and value.strip().isdigit():
         return "string of digits"
@@ -125,11 +125,11 @@ class Answer:
 
 def envelope_of(answer: Answer) -> Any:
     """The parsed JSON body, or None when the body is not JSON."""
-    text = answer.body.lstrip()[:1]
-    if text not in (b"{", b"["):
+    body = answer.body.removeprefix(b"\xef\xbb\xbf")
+    if body.lstrip()[:1] not in (b"{", b"["):
         return None
     try:
-        return json.loads(answer.body.decode("utf-8-sig"))
+        return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
 
@@ -199,7 +199,8 @@ def data_of(endpoint: str, answer: Answer, token: str) -> tuple[dict[str, Any] |
         return None, Check(name, FAIL, f"code 200 but {got}",
                            shape_diagnosis(endpoint, f"code 200 with {got}, not an object"))
     if answer.status != 200:
-        return data, Check(name, WARN, f"{answer.what}: a success envelope with HTTP {answer.status}")
+        return data, Check(name, WARN, f"{answer.what}: a success envelope with HTTP "
+                           f"{answer.status}")
     return data, Check(name, OK, f"{answer.what}, code 200, data object")
 
 
@@ -363,6 +364,7 @@ def check_download(answer: Answer, token: str) -> list[Check]:
     if label.startswith("image/") or label == "application/octet-stream":
         checks.append(Check("download label", OK, f"Content-Type {answer.content_type!r}"))
     else:
-        checks.append(Check("download label", WARN, f"Content-Type {answer.content_type or 'none'!r} "
-                            f"on {kind} bytes: the library judges a download by its bytes"))
+        label = answer.content_type or "none"
+        checks.append(Check("download label", WARN, f"Content-Type {label!r} on {kind} bytes: "
+                            "the library judges a download by its bytes"))
     return checks

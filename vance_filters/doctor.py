@@ -74,13 +74,13 @@ __all__ = [
     "run_doctor",
 ]
 
-#: The doctor's test image: a few pixels, made with Pillow.
-IMAGE_SIZE = (8, 8)
+#: The doctor's test image, made with Pillow: tiny (a few KB), yet not so small that a
+#: model could refuse it.
+IMAGE_SIZE = (64, 64)
 #: Seconds the doctor waits for its job at most (default of ``max_wait``).
 JOB_DEADLINE = 300.0
 #: Largest body the doctor reads (bytes).
 _MAX_BODY = 64 * 1024 * 1024
-
 
 
 @dataclass
@@ -187,7 +187,7 @@ def _test_png() -> bytes:
     from PIL import Image
 
     img = Image.new("RGB", IMAGE_SIZE)
-    img.putdata([(40 * x % 256, 30 * y % 256, 128) for y in range(IMAGE_SIZE[1])
+    img.putdata([(4 * x % 256, 4 * y % 256, 128) for y in range(IMAGE_SIZE[1])
                  for x in range(IMAGE_SIZE[0])])
     out = io.BytesIO()
     img.save(out, format="PNG")
