@@ -71,6 +71,7 @@ def test_success_every_line_ok_one_credit_no_token(
     assert code == 0, err
     lines = _lines(out)
     for name in ("base URL", "token", "credits", "GET /point JSON body", "/points/record shape",
+                 "error envelope",
                  "upload uid", "upload w/h", "upload filesize", "transform status",
                  "progress status", "progress filesize", "download bytes", "download label",
                  "billing", "second download billing"):
@@ -189,7 +190,7 @@ def test_a_shape_that_differs(endpoint: str, data: dict[str, Any], said: str, em
     code, out, err = _run(monkeypatch, capsys, emu, "--yes")
     assert code == 1
     assert said in err and "shape the library does not expect" in err
-    assert "FAIL" in out and "download" not in out  # the run stops at the failing answer
+    assert "FAIL" in out and "download bytes" not in out  # the run stops at the failing answer
     assert emu.charges == []
 
 
@@ -434,6 +435,20 @@ def test_envelopes(body: bytes, ctype: str, status: str, said: str) -> None:
     data, check = shapes.data_of("point", _answer(body, ctype), "tok")
     assert check.status == status and said in check.detail
     assert (data is not None) == (status == "OK")
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "status"),
+    [
+        (b'{"code": 10011, "msg": "File doesn\'t exist"}', "application/json", "OK"),
+        (b'{"code": 10001, "msg": {"trans_id": ["The trans id is invalid."]}}', "application/json",
+         "WARN"),
+        (b'{"code": 10011}', "application/json", "WARN"),
+        (b"<html>Not Found</html>", "text/html", "FAIL"),
+    ],
+)
+def test_error_envelope(body: bytes, ctype: str, status: str) -> None:
+    assert shapes.check_error(_answer(body, ctype), "tok").status == status
 
 
 def test_report_and_lines() -> None:

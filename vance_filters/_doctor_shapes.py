@@ -21,6 +21,7 @@ __all__ = [
     "Answer",
     "Check",
     "check_download",
+    "check_error",
     "check_filesize",
     "check_point",
     "check_record",
@@ -368,3 +369,31 @@ def check_download(answer: Answer, token: str) -> list[Check]:
         checks.append(Check("download label", WARN, f"Content-Type {label!r} on {kind} bytes: "
                             "the library judges a download by its bytes"))
     return checks
+
+
+def check_error(answer: Answer, token: str) -> Check:
+    """An API error's shape: ``{"code": N, "msg": ...}``, here ``/download`` of an unknown job.
+
+    Examples
+    --------
+    >>> body = b'{"code": 10011, "msg": "Invalid download link"}'
+    >>> check_error(Answer(200, "application/json", body), "tok").status
+    'OK'
+    """
+    name = "error envelope"
+    if answer.failure:
+        return Check(name, FAIL, answer.failure, f"/download could not be reached: {answer.failure}")
+    value = envelope_of(answer)
+    if not is_api_envelope(value):
+        seen = excerpt(answer.body, token) or "empty body"
+        what = f"{answer.what} without a 'code': {seen!r}"
+        return Check(name, FAIL, what, shape_diagnosis("download", f"an error answered {what}"))
+    code, msg = code_of(value), value.get("msg")
+    form = ("a string" if isinstance(msg, str) else "an object of field errors"
+            if isinstance(msg, dict) else "absent" if msg is None else type(msg).__name__)
+    detail = (f"an unknown trans_id: code {code} in {answer.what}, msg {form}"
+              + (f": {quote(msg, token, 80)}" if msg is not None else ""))
+    if code == 10011 and form in ("a string", "an object of field errors"):
+        return Check(name, OK, detail)
+    # The library reads any code (a table maps the documented ones) and any msg.
+    return Check(name, WARN, detail + " (the documented answer is code 10011 with a msg)")

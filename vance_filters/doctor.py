@@ -10,7 +10,8 @@ diagnosis for the first failure. :func:`render_line` prints a check.
 
 The flow: ``GET /point?api_token=...`` (the documented form; base URL, token
 and the credits' shape), the same call with a JSON body (is that form accepted
-too?), ``/points/record``, then, after ``confirm`` says yes: ``/upload`` of a
+too?), ``/points/record``, ``/download`` of an unknown job (the error envelope,
+code 10011), then, after ``confirm`` says yes: ``/upload`` of a
 tiny generated PNG, ``/transform`` of one 1-credit Denoise job without a
 webhook, ``/progress``, ``/download`` (label and bytes), ``/point`` again (was
 one credit charged, at the download?), a second ``/download`` (free?). With
@@ -46,6 +47,7 @@ from ._doctor_shapes import (
     Answer,
     Check,
     check_download,
+    check_error,
     check_filesize,
     check_point,
     check_record,
@@ -347,6 +349,10 @@ class _Doctor:
             self.add(Check("GET /point JSON body", WARN, f"refused ({what}): the body of a GET "
                            "does not arrive; only the documented query form works"))
 
+    def check_error_shape(self) -> None:
+        # Free: downloading an unknown job is the documented 10011, as JSON (not bytes).
+        self.add(check_error(self.post("download", {"trans_id": "0" * 32}), self.token))
+
     def check_history(self) -> None:
         answer = self.post("points/record", {"page": 1, "limit": 5})
         data, envelope_check = data_of("points/record", answer, self.token)
@@ -486,6 +492,7 @@ def run_doctor(
             return doc.report
         doc.check_json_body_form()
         doc.check_history()
+        doc.check_error_shape()
         if not doc.report.ok:
             return doc.report  # nothing is spent on a service that already answers oddly
         cost = planned_cost(workflow=workflow)
