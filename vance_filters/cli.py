@@ -255,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_history_command(sub)
     _add_emulator_command(sub)
     _add_cache_command(sub)
+    _add_doctor_command(sub)
     return parser
 
 
@@ -965,6 +966,86 @@ def _cmd_cache(args: argparse.Namespace, console: _Console) -> int:
     if stats.oldest is not None and stats.newest is not None:
         console.out(f"used:    {when(stats.oldest)} to {when(stats.newest)}".replace("T", " "))
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# doctor: does the service answer as the library expects?
+# ---------------------------------------------------------------------------
+
+
+def _add_doctor_command(sub: argparse._SubParsersAction) -> None:
+    cmd = sub.add_parser(
+        "doctor",
+        help="check that the service answers as this library expects (1 credit, asked first)",
+        description="Check the base URL and the token (/point, /points/record), then upload a "
+        "tiny generated image, run one 1-credit Denoise job (transform, progress, download) and "
+        "check every answer's shape against what the library relies on. One line per check "
+        "(OK, WARN or FAIL, and what was seen); the token is never printed. Asks before "
+        "spending. Exit status: 0 every check passed (WARN included), 1 a check failed or the "
+        "question was answered no, 2 invalid usage (nothing was sent).",
+    )
+    cmd.add_argument(
+        "-y", "--yes", action="store_true", help="spend the credit(s) without asking"
+    )
+    cmd.add_argument(
+        "--workflow",
+        action="store_true",
+        help="also run a Denoise + Anime Upscaler workflow: is the anime upscaler accepted in "
+        "a workflow, and how is a multi-step job billed? (up to 2 more credits)",
+    )
+    cmd.add_argument("--json", action="store_true", help="print one JSON object (the report)")
+    cmd.set_defaults(handler=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace, console: _Console) -> int:
+    from . import doctor
+    from .client import DEFAULT_BASE_URL
+
+    if not args.emulator and not os.environ.get(TOKEN_ENV, "").strip():
+        raise _UsageError(f"doctor needs the API token: set {TOKEN_ENV} (or add --emulator)")
+    cost = doctor.planned_cost(workflow=args.workflow)
+    ask = not (args.yes or args.emulator)
+    if ask and not sys.stdin.isatty():
+        raise _UsageError(
+            f"doctor spends {cost} credit{'s' if cost > 1 else ''} and asks first, but stdin is "
+            "not a terminal: add --yes to run it without the question"
+        )
+
+    def confirm(question: str) -> bool:
+        if not ask:
+            return True
+        print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+    with contextlib.ExitStack() as stack:
+        if args.emulator:
+            from .testing import Emulator
+
+            emu = stack.enter_context(Emulator())
+            base, token = emu.url, emu.api_token
+            console.err(f"{PROG}: --emulator: checking an in-process emulator at {base}")
+        else:
+            token = os.environ[TOKEN_ENV].strip()
+            base = args.api_base or os.environ.get(BASE_ENV) or DEFAULT_BASE_URL
+        console.secrets.append(token)
+        report = doctor.run_doctor(
+            base,
+            token,
+            timeout=args.timeout or 30.0,
+            workflow=args.workflow,
+            confirm=confirm,
+            on_check=None if args.json else lambda check: console.out(doctor.render_line(check)),
+        )
+    if args.json:
+        console.out(json.dumps(report.as_json(), ensure_ascii=False))
+    elif report.declined:
+        console.err("stopped before spending anything: the paid checks did not run")
+    elif report.ok:
+        spent = "?" if report.credits_spent is None else f"{report.credits_spent:g}"
+        console.out(f"every check passed ({spent} credit{'' if spent == '1' else 's'} spent)")
+    if report.diagnosis and not args.json:
+        console.error(report.diagnosis)
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 # ---------------------------------------------------------------------------
