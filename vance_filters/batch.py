@@ -129,17 +129,22 @@ def check_budget(
     cost = float(flt.cost * count)
     if max_credits is not None and cost > max_credits:
         raise CreditLimitError(
-            f"this batch of {count} images costs up to {cost:g} credits "
-            f"({flt.cost} per result), more than max_credits={max_credits:g}: "
+            f"this batch of {_count(count, 'image')} costs up to {_count(cost, 'credit')} "
+            f"({_count(flt.cost, 'credit')} per result), more than max_credits={max_credits:g}: "
             "raise max_credits or process fewer images"
         )
     remaining = client.credits().remaining
     if cost > remaining:
         raise CreditLimitError(
-            f"this batch of {count} images costs up to {cost:g} credits but the account "
-            f"has {remaining:g} left: top up or process fewer images"
+            f"this batch of {_count(count, 'image')} costs up to {_count(cost, 'credit')} but "
+            f"the account has {remaining:g} left: top up or process fewer images"
         )
     return cost
+
+
+def _count(number: float, noun: str) -> str:
+    """``1 image``, ``2 images``, ``0.5 credits``."""
+    return f"{number:g} {noun}" if number == 1 else f"{number:g} {noun}s"
 
 
 def map(  # noqa: A001 - the point is to read like the builtin
