@@ -356,8 +356,9 @@ class Transport:
                 # few in a row (``_outage``), and this attempt is then final.
                 failure = ServiceUnreachableError(
                     f"cannot reach the service at {self.base_url} "
-                    f"({redact(unreachable, token)}): is the service (or the emulator) "
-                    "running, and is the base URL (VANCE_API_BASE) right?",
+                    f"({redact(unreachable, token) if ':' in unreachable else unreachable}): "
+                    "is the service (or the emulator) running, and is the base URL "
+                    "(VANCE_API_BASE) right?",
                     endpoint=endpoint,
                 )
                 fatal = _outage.note_unreachable(failure)

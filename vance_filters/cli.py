@@ -62,6 +62,7 @@ from ._outputs import (
     expand_inputs,
     feature_ext,
     plan_outputs,
+    read_file_bytes,
     safe_stem,  # noqa: F401 - re-exported: cli.safe_stem
     sniff_format,
     write_atomic,
@@ -549,23 +550,6 @@ def _session(args: argparse.Namespace, console: _Console, *, pool: int = 10) -> 
 # ---------------------------------------------------------------------------
 
 
-class _FileBytes(bytes):
-    """A file's bytes that know the file's path: the upload carries its name, errors name it.
-
-    The filters take bytes (and give back bytes in the same container, which
-    the CLI writes as they are); ``imaging`` reads ``name`` for the upload's
-    file name and its messages.
-    """
-
-    name: str
-
-
-def _file_bytes(path: Path) -> _FileBytes:
-    data = _FileBytes(path.read_bytes())
-    data.name = os.fspath(path)
-    return data
-
-
 class _LazyBytes:
     """The inputs' bytes, read one by one as ``batch.map`` asks for them (sized for the bar).
 
@@ -583,7 +567,7 @@ class _LazyBytes:
     def __iter__(self) -> Iterator[bytes]:
         for index, item in enumerate(self._items):
             try:
-                yield _file_bytes(item.source)
+                yield read_file_bytes(item.source)
             except OSError as exc:
                 self.errors[index] = exc
                 yield b""
