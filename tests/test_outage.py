@@ -121,9 +121,11 @@ def test_a_single_call_keeps_its_retries(dead_url: str, caplog: pytest.LogCaptur
 def test_a_tls_failure_is_unreachable(vance_emulator: Emulator) -> None:
     # https to a plain-http port: the handshake fails.
     url = vance_emulator.url.replace("http://", "https://")
-    with vf.Client(vance_emulator.api_token, url, cache=False, max_retries=0) as client:
-        with pytest.raises(vf.ServiceUnreachableError, match="TLS handshake failed") as caught:
-            client.credits()
+    with (
+        vf.Client(vance_emulator.api_token, url, cache=False, max_retries=0) as client,
+        pytest.raises(vf.ServiceUnreachableError, match="TLS handshake failed") as caught,
+    ):
+        client.credits()
     assert vance_emulator.api_token not in str(caught.value)
 
 

@@ -189,11 +189,18 @@ def unreachable_reason(exc: BaseException) -> str | None:
         if isinstance(item, urllib3.exceptions.SSLError):
             return _tls(item)
         if isinstance(item, urllib3.exceptions.NewConnectionError):
-            return "connection refused" if isinstance(
-                item.__cause__ or item.__context__, ConnectionRefusedError
-            ) or "refused" in str(item).lower() else "no connection"
+            return (
+                "connection refused"
+                if isinstance(item.__cause__ or item.__context__, ConnectionRefusedError)
+                or "refused" in str(item).lower()
+                else "no connection"
+            )
         reason = getattr(item, "reason", None)
-        todo += [reason if isinstance(reason, BaseException) else None, item.__cause__, item.__context__]
+        todo += [
+            reason if isinstance(reason, BaseException) else None,
+            item.__cause__,
+            item.__context__,
+        ]
         todo += [a for a in item.args if isinstance(a, BaseException)]
     return None
 

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTAINER_SUFFIXES",
     "IMAGE_SUFFIXES",
+    "FileBytes",
     "OutputItem",
     "UsageError",
-    "FileBytes",
     "expand_inputs",
     "feature_ext",
     "plan_outputs",

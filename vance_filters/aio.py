@@ -46,7 +46,9 @@ async def apply_async(
     >>> out.shape
     (6, 8)
     """
-    return await flt.apply_async(image, client=client, on_limit=on_limit, upload_format=upload_format)
+    return await flt.apply_async(
+        image, client=client, on_limit=on_limit, upload_format=upload_format
+    )
 
 
 async def amap(
@@ -117,9 +119,7 @@ async def amap(
     async def one(image: Any) -> Any:
         async with slots:
             watched.outage.check()  # the service is gone: fail without a thread or a read
-            future = client.submit(
-                image, watched, on_limit=on_limit, upload_format=upload_format
-            )
+            future = client.submit(image, watched, on_limit=on_limit, upload_format=upload_format)
             return await asyncio.wrap_future(future)
 
     source = _aiter(images)
