@@ -355,7 +355,7 @@ class Transport:
                 # Refused, unknown host, TLS: retried for one call; a batch gives up after a
                 # few in a row (``_outage``), and this attempt is then final.
                 failure = ServiceUnreachableError(
-                    f"cannot reach the service at {self.base_url} "
+                    f"connection to the service at {self.base_url} failed "
                     f"({redact(unreachable, token) if ':' in unreachable else unreachable}): "
                     "is the service (or the emulator) running, and is the base URL "
                     "(VANCE_API_BASE) right?",
