@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,7 @@ async def apply_async(
 
 async def amap(
     flt: Filter,
-    images: Iterable[Any] | AsyncIterable[Any],
+    images: Iterable[Any] | AsyncIterable[Any] | os.PathLike[str],
     *,
     concurrency: int = 8,
     client: Client | None = None,

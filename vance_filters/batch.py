@@ -149,7 +149,7 @@ def _count(number: float, noun: str) -> str:
 
 def map(  # noqa: A001 - the point is to read like the builtin
     flt: Filter,
-    images: Iterable[Any],
+    images: Iterable[Any] | os.PathLike[str],
     *,
     concurrency: int = 8,
     progress: bool = False,
