@@ -3,6 +3,7 @@
 ::
 
     vance-filters [--emulator | --api-base URL] [--timeout S] COMMAND ...
+    vance-filters COMMAND ... [--emulator | --api-base URL] [--timeout S]
 
     vance-filters enlarge photos/ --scale 4 -o out/ -j 8
     vance-filters run --config job.json photos/*.jpg -o out/

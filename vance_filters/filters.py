@@ -235,7 +235,7 @@ class Filter(ImageFilter.MultibandFilter):
         >>> out.shape
         (8, 10)
         """
-        import asyncio  # here, not at the top: ``import vance_filters`` stays light
+        import asyncio  # only this door needs it
 
         client = client if client is not None else default_client()
         future = client.submit(image, self, on_limit=on_limit, upload_format=upload_format)
