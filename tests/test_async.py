@@ -215,3 +215,21 @@ def test_leaving_amap_early_never_starts_the_rest(vance_emulator: Emulator, vanc
     assert vance_emulator.request_count("upload") <= 2
     # a job that had started ran to its end (downloaded, paid, cached): none was abandoned
     assert len(vance_emulator.charges) == vance_emulator.request_count("upload")
+
+
+@pytest.mark.parametrize("as_path", [False, True])
+def test_amap_over_a_folder_and_refuses_a_plain_str(vance_client: vf.Client, tmp_path, as_path: bool) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, width in (("z.png", 3), ("a.png", 5)):
+        Image.new("RGB", (width, 4)).save(folder / name)
+
+    async def collect(images: object) -> list[object]:
+        return [r async for r in vf.amap(vf.Denoise(), images, client=vance_client)]  # type: ignore[arg-type]
+
+    out = asyncio.run(collect(folder if as_path else str(folder)))
+    assert [o.size for o in out] == [(5, 4), (3, 4)]  # a.png, then z.png
+    with pytest.raises(TypeError, match="pass a list of images"):
+        asyncio.run(collect(str(folder / "a.png")))

@@ -147,3 +147,47 @@ def test_a_changed_input_is_not_mistaken_for_a_repeat(vance_emulator, vance_clie
     # the same picture as uint16 uploads the same bytes (a free cache hit) but comes back uint16
     wide = vf.denoise(array.astype(np.uint16) * 257, client=vance_client)
     assert wide.dtype == np.uint16 and vance_emulator.request_count("upload") == 2
+
+
+# ---------------------------------------------------------------------------
+# A folder as the batch (issue 13.6)
+# ---------------------------------------------------------------------------
+
+
+def _folder_of_images(folder) -> list[str]:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    folder.mkdir()
+    names = ["b.png", "a.jpg", "c.PNG"]
+    for i, name in enumerate(names):
+        Image.fromarray(np.full((4, 6 + i, 3), 10 * i, np.uint8)).save(folder / name, "JPEG" if name.endswith(".jpg") else "PNG")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "sub").mkdir()
+    return sorted(names)
+
+
+@pytest.mark.parametrize("as_path", [False, True])
+def test_map_over_a_folder_takes_its_images_sorted_by_name(vance_client: vf.Client, tmp_path, as_path: bool) -> None:
+    assert _folder_of_images(tmp_path / "photos") == ["a.jpg", "b.png", "c.PNG"]
+    folder = tmp_path / "photos" if as_path else str(tmp_path / "photos")
+    out = list(vf.map(vf.Enlarge(scale=2), folder, client=vance_client))
+    # a.jpg is 7 wide, b.png 6, c.PNG 8; notes.txt and sub/ are not images.
+    assert [o.size for o in out] == [(14, 8), (12, 8), (16, 8)]
+
+
+@pytest.mark.parametrize("images", ["photo.png", b"\x89PNG...", "no-such-folder"])
+def test_map_refuses_a_str_or_bytes_that_is_not_a_folder(vance_client: vf.Client, images: object) -> None:
+    with pytest.raises(TypeError, match="pass a list of images"):
+        vf.map(vf.Denoise(), images, client=vance_client)  # type: ignore[arg-type]
+    assert vance_client.cache is None or len(vance_client.cache) == 0  # type: ignore[arg-type]
+
+
+def test_a_file_path_is_not_iterated_character_by_character(vance_client: vf.Client, tmp_path) -> None:
+    from PIL import Image
+
+    path = tmp_path / "one.png"
+    Image.new("RGB", (5, 4)).save(path)
+    with pytest.raises(TypeError, match=r"is not a folder: pass a list of images \(e\.g\. \[.*one\.png'\]"):
+        vf.map(vf.Denoise(), str(path), client=vance_client)
+    (out,) = vf.map(vf.Denoise(), [str(path)], client=vance_client)
+    assert out.size == (5, 4)

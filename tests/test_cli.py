@@ -635,8 +635,10 @@ def test_max_credits_refuses_before_any_upload(
 ) -> None:
     sources = [make_image(tmp_path / f"p{i}.png", seed=i) for i in range(3)]
     code, _, err = run(capsys, "sharpen", *sources, "-o", tmp_path / "out", "--max-credits", "5")
-    assert code == 1
-    assert err.startswith("error: ") and "max_credits=5" in err
+    assert code == 2  # a budget refusal is a usage error: nothing was sent
+    assert err.startswith("error: ") and "more than --max-credits 5" in err
+    assert "3 images costs up to 6 credits (2 credits per result)" in err
+    assert "max_credits=" not in err  # command-line advice, not the Python parameter
     assert emu.request_count("upload") == 0
     code, _, err = run(
         capsys, "sharpen", *sources, "-o", tmp_path / "out", "--max-credits", "6", "-q"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,35 @@ def test_the_quickstart_runs(vance_emulator, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Credits(" in result.stdout
     assert vance_emulator.api_token not in result.stdout + result.stderr
+
+
+def cli_lines() -> list[str]:
+    """The command-line examples that need no account (``--emulator``), in the README's order."""
+    section = README.split("## The command line", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    return [line for line in lines if "--emulator" in line.split()]
+
+
+@pytest.mark.timeout(300)
+def test_the_readme_command_sequence_replays_on_a_fresh_clone(tmp_path: Path) -> None:
+    """The set-up command, then each account-free CLI example, in order: each writes what it says."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    setup = commands()[0].split(".venv/bin/vance-filters ", 1)[1]
+    sequence = [setup, *(line.split("vance-filters ", 1)[1] for line in cli_lines())]
+    assert len(sequence) >= 3  # the set-up command and at least two examples
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANCE_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    for line in sequence:
+        args = line.split()
+        result = subprocess.run(
+            [sys.executable, "-m", "vance_filters", *args],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=100,
+        )
+        assert result.returncode == 0, f"{line}\n{result.stderr}"
+        inputs = [a for a in args if a.startswith("examples/")]
+        output_dir = tmp_path / args[args.index("-o") + 1]
+        for source in inputs:
+            written = output_dir / Path(source).name
+            assert written.exists(), f"{line} did not write {written}"
+        assert f"{len(inputs)} written, 0 skipped, 0 failed" in result.stderr, f"{line}\n{result.stderr}"

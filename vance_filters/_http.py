@@ -32,10 +32,12 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from . import _outage
 from .errors import (
     IncompleteDownloadError,
     ProtocolError,
     RequestTimeoutError,
+    ServiceUnreachableError,
     TransportError,
     VanceError,
     error_for_code,
@@ -348,11 +350,24 @@ class Transport:
                 endpoint=endpoint,
             )
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            failure = TransportError(
-                f"connection to {self._where(endpoint)} failed: "
-                f"{type(exc).__name__}: {redact(self._short(exc), token)}",
-                endpoint=endpoint,
-            )
+            unreachable = _outage.unreachable_reason(exc)
+            if unreachable is not None:
+                # Refused, unknown host, TLS: retried for one call; a batch gives up after a
+                # few in a row (``_outage``), and this attempt is then final.
+                failure = ServiceUnreachableError(
+                    f"connection to the service at {self.base_url} failed "
+                    f"({redact(unreachable, token) if ':' in unreachable else unreachable}): "
+                    "is the service (or the emulator) running, and is the base URL "
+                    "(VANCE_API_BASE) right?",
+                    endpoint=endpoint,
+                )
+                fatal = _outage.note_unreachable(failure)
+            else:
+                failure = TransportError(
+                    f"connection to {self._where(endpoint)} failed: "
+                    f"{type(exc).__name__}: {redact(self._short(exc), token)}",
+                    endpoint=endpoint,
+                )
         except requests.exceptions.RequestException as exc:
             # Invalid URL, unreadable CA bundle, ...: retrying cannot help.
             fatal = TransportError(

@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTAINER_SUFFIXES",
     "IMAGE_SUFFIXES",
+    "FileBytes",
     "OutputItem",
     "UsageError",
     "expand_inputs",
     "feature_ext",
     "plan_outputs",
+    "read_file_bytes",
     "safe_stem",
     "sniff_format",
     "write_atomic",
@@ -176,6 +178,35 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
             "no images to process: folders are searched for " + ", ".join(IMAGE_SUFFIXES) + " files"
         )
     return found
+
+
+class FileBytes(bytes):
+    """A file's bytes that know the file's path: the upload carries its name, errors name it.
+
+    A filter given bytes gives back bytes in the same container, which a batch
+    writes as they are; ``imaging`` reads ``name`` for the upload's file name
+    (the vendor's history shows it) and for its messages.
+    """
+
+    name: str
+
+
+def read_file_bytes(path: Path) -> FileBytes:
+    """The bytes of the file at ``path``, named by it (``OSError`` if it cannot be read).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "photo.png"
+    ...     _ = path.write_bytes(b"data")
+    ...     data = read_file_bytes(path)
+    >>> data == b"data", os.path.basename(data.name)
+    (True, 'photo.png')
+    """
+    data = FileBytes(path.read_bytes())
+    data.name = os.fspath(path)
+    return data
 
 
 def _head(path: Path) -> bytes:

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import _outage
 from ._defaults import default_client
-from .batch import check_concurrency
+from .batch import check_concurrency, images_of
+from .filters import Filter, OnLimit, UploadFormat
 
 if TYPE_CHECKING:
     from .client import Client
-    from .filters import Filter, OnLimit, UploadFormat
 
 __all__ = ["amap", "apply_async"]
 
@@ -34,9 +36,7 @@ async def apply_async(
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
 ) -> Any:
-    """Await ``flt.apply(image)``, run in the client's threads.
-
-    The implementation behind :meth:`Filter.apply_async`; see there.
+    """Await ``flt.apply(image)``, run in the client's threads: :meth:`Filter.apply_async`.
 
     Examples
     --------
@@ -47,16 +47,14 @@ async def apply_async(
     >>> out.shape
     (6, 8)
     """
-    client = client if client is not None else default_client()
-    future = client.submit(image, flt, on_limit=on_limit, upload_format=upload_format)
-    # Cancelling the awaiting task cancels the Future: a job that has not started never
-    # starts; one that has runs to its end in its thread and lands in the cache.
-    return await asyncio.wrap_future(future)
+    return await flt.apply_async(
+        image, client=client, on_limit=on_limit, upload_format=upload_format
+    )
 
 
 async def amap(
     flt: Filter,
-    images: Iterable[Any] | AsyncIterable[Any],
+    images: Iterable[Any] | AsyncIterable[Any] | os.PathLike[str],
     *,
     concurrency: int = 8,
     client: Client | None = None,
@@ -72,9 +70,10 @@ async def amap(
     ----------
     flt : Filter
         Any filter or pipeline.
-    images : iterable or async iterable
+    images : iterable, async iterable, or a folder (str or os.PathLike)
         PIL images, arrays, bytes or paths; consumed lazily (at most about
-        ``2 * concurrency`` are held at once).
+        ``2 * concurrency`` are held at once). A folder stands for its image
+        files, sorted by name.
     concurrency : int
         How many images are in flight at once (default 8). The client's
         connection pool is grown to match.
@@ -91,6 +90,14 @@ async def amap(
     result
         Each image's result (of its own kind), or its exception.
 
+    Raises
+    ------
+    TypeError
+        ``images`` is a str, path or bytes that is not a folder.
+    ServiceUnreachableError
+        As for :func:`vance_filters.map`: a few connection failures in a row
+        and the images not done fail at once.
+
     Examples
     --------
     >>> import asyncio, numpy as np, vance_filters as vf
@@ -103,15 +110,18 @@ async def amap(
     [(8, 8), (8, 8), (8, 8), (8, 8), (8, 8)]
     """
     check_concurrency(concurrency)
+    if not isinstance(images, AsyncIterable):
+        images = images_of(images)
     client = client if client is not None else default_client()
     client.ensure_pool(concurrency)
     slots = asyncio.Semaphore(concurrency)
+    watched = _outage.Watched(flt, _outage.Outage())
 
     async def one(image: Any) -> Any:
         async with slots:
-            return await apply_async(
-                flt, image, client=client, on_limit=on_limit, upload_format=upload_format
-            )
+            watched.outage.check()  # the service is gone: fail without a thread or a read
+            future = client.submit(image, watched, on_limit=on_limit, upload_format=upload_format)
+            return await asyncio.wrap_future(future)
 
     source = _aiter(images)
     window: collections.deque[asyncio.Task[Any]] = collections.deque()

@@ -3,25 +3,34 @@
 ``vf.map(filter, images)`` keeps ``concurrency`` images in flight at once —
 one uploading while another runs on the server and a third downloads — and
 yields the results in the order the images came in.
+
+A batch gives up on a service it cannot reach (``_outage``): after a few
+connection failures in a row (refused, unknown host, TLS) the images not yet
+done fail at once with the same ``ServiceUnreachableError``, instead of each
+being retried in turn.
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _outage
 from ._defaults import default_client
+from ._outputs import IMAGE_SUFFIXES
 from .errors import ConfigError, CreditLimitError
+from .filters import Filter, OnLimit, UploadFormat
 
 if TYPE_CHECKING:
     from .client import Client
-    from .filters import Filter, OnLimit, UploadFormat
 
-__all__ = ["check_budget", "check_concurrency", "map"]
+__all__ = ["check_budget", "check_concurrency", "images_of", "map"]
 
 _builtin_map = map
 
@@ -35,6 +44,47 @@ def check_concurrency(concurrency: object) -> None:
     """
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise ConfigError(f"concurrency={concurrency!r} is not allowed: expected an integer >= 1")
+
+
+def images_of(images: Any, *, parameter: str = "images") -> Iterable[Any]:
+    """The images of a batch: a folder's image files (sorted by name), else ``images`` itself.
+
+    A folder (``str`` or ``os.PathLike``) gives its image files
+    (``.jpg``, ``.jpeg``, ``.png``, ``.webp``, ``.tif``, ``.tiff``, ``.bmp``),
+    not recursive, sorted by name. Any other str, path or bytes would be iterated
+    character by character, so it is refused.
+
+    Raises
+    ------
+    TypeError
+        ``images`` is a str, path or bytes that is not a folder.
+
+    Examples
+    --------
+    >>> images_of(["a.png", "b.png"])
+    ['a.png', 'b.png']
+    >>> images_of("no-such-folder")
+    Traceback (most recent call last):
+    ...
+    TypeError: images='no-such-folder' is not a folder: pass a list of images (e.g. ['no-such-folder'] for one file) or a folder's path
+    """
+    if isinstance(images, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"{parameter}= is {type(images).__name__}, a single image: pass a list of images "
+            "(e.g. [data])"
+        )
+    if isinstance(images, (str, os.PathLike)):
+        folder = Path(os.fspath(images))  # type: ignore[arg-type]
+        if not folder.is_dir():
+            raise TypeError(
+                f"{parameter}={os.fspath(images)!r} is not a folder: pass a list of images "
+                f"(e.g. [{os.fspath(images)!r}] for one file) or a folder's path"
+            )
+        return sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+            key=lambda p: p.name,
+        )
+    return images  # type: ignore[no-any-return]
 
 
 def check_budget(
@@ -79,22 +129,27 @@ def check_budget(
     cost = float(flt.cost * count)
     if max_credits is not None and cost > max_credits:
         raise CreditLimitError(
-            f"this batch of {count} images costs up to {cost:g} credits "
-            f"({flt.cost} per result), more than max_credits={max_credits:g}: "
+            f"this batch of {_count(count, 'image')} costs up to {_count(cost, 'credit')} "
+            f"({_count(flt.cost, 'credit')} per result), more than max_credits={max_credits:g}: "
             "raise max_credits or process fewer images"
         )
     remaining = client.credits().remaining
     if cost > remaining:
         raise CreditLimitError(
-            f"this batch of {count} images costs up to {cost:g} credits but the account "
-            f"has {remaining:g} left: top up or process fewer images"
+            f"this batch of {_count(count, 'image')} costs up to {_count(cost, 'credit')} but "
+            f"the account has {remaining:g} left: top up or process fewer images"
         )
     return cost
 
 
+def _count(number: float, noun: str) -> str:
+    """``1 image``, ``2 images``, ``0.5 credits``."""
+    return f"{number:g} {noun}" if number == 1 else f"{number:g} {noun}s"
+
+
 def map(  # noqa: A001 - the point is to read like the builtin
     flt: Filter,
-    images: Iterable[Any],
+    images: Iterable[Any] | os.PathLike[str],
     *,
     concurrency: int = 8,
     progress: bool = False,
@@ -110,9 +165,10 @@ def map(  # noqa: A001 - the point is to read like the builtin
     ----------
     flt : Filter
         Any filter or pipeline.
-    images : iterable
+    images : iterable, or a folder (str or os.PathLike)
         PIL images, arrays, bytes or paths (mixed kinds are fine). Consumed
-        lazily: at most about ``2 * concurrency`` are held at once.
+        lazily: at most about ``2 * concurrency`` are held at once. A folder
+        stands for its image files, sorted by name (:func:`images_of`).
     concurrency : int
         How many images are in flight at once (default 8). The client's HTTP
         connection pool is sized to match.
@@ -134,6 +190,15 @@ def map(  # noqa: A001 - the point is to read like the builtin
     result
         Each image's result (of its own kind), or its exception.
 
+    Raises
+    ------
+    TypeError
+        ``images`` is a str, path or bytes that is not a folder.
+    ServiceUnreachableError
+        The service could not be reached (refused, unknown host, TLS) a few
+        times in a row: the images not done fail at once with it (yielded in
+        their places with ``return_exceptions=True``).
+
     Examples
     --------
     >>> import numpy as np, vance_filters as vf
@@ -145,6 +210,7 @@ def map(  # noqa: A001 - the point is to read like the builtin
     True
     """
     check_concurrency(concurrency)
+    images = images_of(images)
     client = client if client is not None else default_client()
     total = len(images) if isinstance(images, Sized) else None
     if max_credits is not None and total is None:
@@ -186,11 +252,18 @@ def _ordered(
         bar = tqdm(total=total, desc=type(flt).__name__, unit="img", file=sys.stderr)
     window: collections.deque[Future[Any]] = collections.deque()
     executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vance-map")
+    watched = _outage.Watched(flt, _outage.Outage())
 
     def apply(image: Any) -> Any:
-        return flt.apply(image, client=client, on_limit=on_limit, upload_format=upload_format)
+        return watched.apply(image, client=client, on_limit=on_limit, upload_format=upload_format)
 
     def submit(image: Any) -> Future[Any]:
+        error = watched.outage.error()
+        if error is not None:
+            # The service is gone: fail the image here, without a thread or a read.
+            failed: Future[Any] = Future()
+            failed.set_exception(error)
+            return failed
         return executor.submit(apply, image)
 
     def close(wait: bool) -> None:

@@ -3,6 +3,7 @@
 ::
 
     vance-filters [--emulator | --api-base URL] [--timeout S] COMMAND ...
+    vance-filters COMMAND ... [--emulator | --api-base URL] [--timeout S]
 
     vance-filters enlarge photos/ --scale 4 -o out/ -j 8
     vance-filters run --config job.json photos/*.jpg -o out/
@@ -24,7 +25,11 @@ The API token is read from ``VANCE_API_TOKEN`` only: an option would show it
 in ``ps`` and in the shell's history.
 
 Exit status: 0 success, 1 an image or the command failed, 2 invalid usage or
-parameters (nothing was sent), 130 interrupted (Ctrl-C).
+parameters, or a batch over its budget (nothing was sent), 130 interrupted (Ctrl-C).
+
+A service that cannot be reached (refused, unknown host, TLS) stops a batch
+after a few failures in a row: one line says so, the results already done are
+written, and a rerun resumes.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from ._outputs import (
     expand_inputs,
     feature_ext,
     plan_outputs,
+    read_file_bytes,
     safe_stem,  # noqa: F401 - re-exported: cli.safe_stem
     sniff_format,
     write_atomic,
@@ -70,6 +76,7 @@ from .errors import (
     CreditLimitError,
     InputError,
     InsufficientCreditsError,
+    ServiceUnreachableError,
     VanceError,
 )
 
@@ -147,6 +154,44 @@ _positive_float = _number_type(float, 0, inclusive=False)
 _nonneg_float = _number_type(float, 0, inclusive=True)
 
 
+#: Python-API advice in the library's messages, and its command-line equivalent.
+_CLI_ADVICE = (
+    (
+        f"pass Client(api_token=...) or set the {TOKEN_ENV} environment variable",
+        f"set the {TOKEN_ENV} environment variable (or add --emulator to try without an account)",
+    ),
+    (
+        f"Check the token passed as api_token= or set in {TOKEN_ENV}",
+        f"Check the token in the {TOKEN_ENV} environment variable",
+    ),
+    ("check the balance with client.credits()", f"check the balance with `{PROG} credits`"),
+    (f"base URL ({BASE_ENV})", f"base URL (--api-base or {BASE_ENV})"),
+    ("raise timeout= if", "raise --timeout if"),
+    ("raise max_credits or", "raise --max-credits or"),
+    ("more than max_credits=", "more than --max-credits "),
+)
+
+
+def _cli_advice(text: str) -> str:
+    """``text`` with the library's Python advice (``Client(api_token=...)``) told for the shell."""
+    for python, shell in _CLI_ADVICE:
+        text = text.replace(python, shell)
+    return text
+
+
+def _plural(count: int, noun: str) -> str:
+    """``1 image``, ``2 images``.
+
+    Examples
+    --------
+    >>> _plural(1, "image"), _plural(2, "image"), _plural(0, "entry")
+    ('1 image', '2 images', '0 entries')
+    """
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun[:-1]}ies" if noun.endswith("y") else f"{count} {noun}s"
+
+
 def _redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
@@ -162,7 +207,7 @@ class _Console:
 
     def _clean(self, text: str) -> str:
         token = os.environ.get(TOKEN_ENV, "").strip()
-        return _redact(text, [*self.secrets, token])
+        return _cli_advice(_redact(text, [*self.secrets, token]))
 
     def out(self, text: str) -> None:
         print(self._clean(text), file=sys.stdout, flush=True)
@@ -185,8 +230,8 @@ _TOKEN_NOTE = (
     "account, add --emulator to run any command against a built-in emulator."
 )
 _EXIT_NOTE = (
-    "exit status: 0 success, 1 an image or the command failed, 2 invalid usage or parameters "
-    "(nothing was sent), 130 interrupted"
+    "exit status: 0 success, 1 an image or the command failed, 2 invalid usage or parameters, "
+    "or a batch over --max-credits or the balance (nothing was sent), 130 interrupted"
 )
 _EPILOG = "\n\n".join(textwrap.fill(t, 79) for t in (_TOKEN_NOTE, _EXIT_NOTE))
 
@@ -215,37 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument(
-        "--emulator",
-        action="store_true",
-        help="run the command against an in-process emulator of the API (no account, no "
-        "credits; results are classical stand-ins)",
-    )
-    target.add_argument(
-        "--api-base",
-        metavar="URL",
-        help=f"the API's base URL [default: ${BASE_ENV}, else the VanceAI service]",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="S",
-        help="seconds to wait for each HTTP answer [default: 30]",
-    )
-    cache = parser.add_mutually_exclusive_group()
-    cache.add_argument(
-        "--cache-dir",
-        metavar="DIR",
-        help="keep every downloaded (paid) result here, so a rerun or an interrupted batch never "
-        "pays twice [default: the platform's cache folder, e.g. ~/.cache/vance_filters; "
-        "memory only with --emulator]",
-    )
-    cache.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="do not reuse or keep results (every image is processed and paid again)",
-    )
+    _add_global_options(parser, parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     for cls in FEATURE_FILTERS:
@@ -256,7 +271,69 @@ def build_parser() -> argparse.ArgumentParser:
     _add_emulator_command(sub)
     _add_cache_command(sub)
     _add_doctor_command(sub)
+    for cmd in sub.choices.values():
+        # The same options after the command (``denoise x.png --emulator``), listed in its
+        # --help; a default only at the top, so one given before the command is kept.
+        _add_global_options(cmd, cmd.add_argument_group("global options"), top=False)
     return parser
+
+
+#: The global options, as (dest, the two that exclude each other).
+_EXCLUSIVE = (("emulator", "api_base"), ("cache_dir", "no_cache"))
+
+
+def _add_global_options(
+    parser: argparse.ArgumentParser, group: argparse._ActionsContainer, *, top: bool
+) -> None:
+    """``--emulator``, ``--api-base``, ``--timeout``, ``--cache-dir``, ``--no-cache``."""
+
+    def default(value: Any) -> Any:
+        return value if top else argparse.SUPPRESS
+
+    target = group.add_mutually_exclusive_group() if top else group
+    target.add_argument(
+        "--emulator",
+        action="store_true",
+        default=default(False),
+        help="run the command against an in-process emulator of the API (no account, no "
+        "credits; results are classical stand-ins)",
+    )
+    target.add_argument(
+        "--api-base",
+        metavar="URL",
+        default=default(None),
+        help=f"the API's base URL [default: ${BASE_ENV}, else the VanceAI service]",
+    )
+    group.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="S",
+        default=default(None),
+        help="seconds to wait for each HTTP answer [default: 30]",
+    )
+    cache = group.add_mutually_exclusive_group() if top else group
+    cache.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        default=default(None),
+        help="keep every downloaded (paid) result here, so a rerun or an interrupted batch never "
+        "pays twice [default: the platform's cache folder, e.g. ~/.cache/vance_filters; "
+        "memory only with --emulator]",
+    )
+    cache.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=default(False),
+        help="do not reuse or keep results (every image is processed and paid again)",
+    )
+
+
+def _check_exclusive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse two global options that exclude each other, one before and one after the command."""
+    for first, second in _EXCLUSIVE:
+        if getattr(args, first) and getattr(args, second):
+            flags = (f"--{first.replace('_', '-')}", f"--{second.replace('_', '-')}")
+            parser.error(f"argument {flags[1]}: not allowed with argument {flags[0]}")
 
 
 def _summary_line(cls: type) -> str:
@@ -493,7 +570,7 @@ class _LazyBytes:
     def __iter__(self) -> Iterator[bytes]:
         for index, item in enumerate(self._items):
             try:
-                yield item.source.read_bytes()
+                yield read_file_bytes(item.source)
             except OSError as exc:
                 self.errors[index] = exc
                 yield b""
@@ -508,6 +585,7 @@ class _Batch:
     items: list[_Item] = field(default_factory=list)
     interrupted: bool = False
     stopped: str | None = None  # why the batch stopped early
+    unreachable: bool = False  # stopped because the service cannot be reached
 
     def totals(self) -> dict[str, int]:
         counts = {"written": 0, "skipped": 0, "failed": 0, "pending": 0}
@@ -551,17 +629,33 @@ def _run_batch(
     except KeyboardInterrupt:
         batch.interrupted = True
     except CreditLimitError as exc:
-        console.error(exc)
-        return EXIT_FAILED
+        console.error(exc)  # the budget check comes before any image is sent
+        return EXIT_USAGE
     except _BatchStopped as stop:
         batch.stopped = f"{type(stop.cause).__name__}: {_one_line(stop.cause)}"
+        batch.unreachable = isinstance(stop.cause, ServiceUnreachableError)
     _report(args, console, batch)
+    if batch.unreachable:
+        # One line for the whole batch, whatever its size: what happened, what to check, and
+        # what became of the images.
+        totals = batch.totals()
+        console.error(
+            f"{_one_line_unreachable(batch)}; {totals['written']} written, "
+            f"{_plural(totals['pending'], 'image')} not processed (rerun to resume)"
+        )
+        return EXIT_FAILED
     if batch.stopped:
         console.error(f"batch stopped, the other images would fail the same way: {batch.stopped}")
         return EXIT_FAILED
     if batch.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if batch.totals()["failed"] else EXIT_OK
+
+
+def _one_line_unreachable(batch: _Batch) -> str:
+    """The unreachable service's message, without the batch's own aside (said after it)."""
+    text = (batch.stopped or "").split(": ", 1)[-1]
+    return re.sub(r" \(the batch stopped after [^)]*\)", "", text)
 
 
 def _process(
@@ -582,10 +676,15 @@ def _process(
         client=client,
         on_limit=args.on_limit,
     )
+    unreachable: ServiceUnreachableError | None = None
     try:
         for index, (item, result) in enumerate(zip(todo, results)):
             if index in inputs.errors:
                 item.fail(inputs.errors[index])
+            elif isinstance(result, ServiceUnreachableError):
+                # Left pending, reported once: after a few in a row the batch gives up and
+                # the rest come at once; results done before are still written below.
+                unreachable = unreachable or result
             elif isinstance(result, BaseException):
                 item.fail(result)
                 if isinstance(result, _STOPS_BATCH):
@@ -601,6 +700,8 @@ def _process(
         close = getattr(results, "close", None)
         if close is not None:
             close()
+    if unreachable is not None:
+        raise _BatchStopped(unreachable)
 
 
 def _report(args: argparse.Namespace, console: _Console, batch: _Batch) -> None:
@@ -608,7 +709,7 @@ def _report(args: argparse.Namespace, console: _Console, batch: _Batch) -> None:
         console.out(json.dumps(batch.as_json(), indent=2, ensure_ascii=False))
     totals = batch.totals()
     failed = [item for item in batch.items if item.status == "failed"]
-    if not (args.quiet or args.json):
+    if not (args.quiet or args.json or batch.unreachable):
         line = (
             f"{totals['written']} written, {totals['skipped']} skipped, {totals['failed']} failed"
         )
@@ -685,8 +786,10 @@ def _jconfig_cost(jconfig: Any) -> int:
     return max(costs)
 
 
-def _upload_bytes(data: bytes, on_limit: str) -> bytes:
-    """``data`` itself when the service takes it as it is, else a converted upload."""
+def _upload_bytes(data: bytes, on_limit: str) -> tuple[bytes, str | None]:
+    """``data`` itself when the service takes it as it is, else a converted upload; its name."""
+    named = getattr(data, "name", None)
+    name = Path(named).name if isinstance(named, str) else None
     if not data:
         raise InputError("the file is empty: there is no image to upload")
     if sniff_format(data[:32]) in ("png", "jpeg") and len(data) <= MAX_UPLOAD_BYTES:
@@ -697,10 +800,11 @@ def _upload_bytes(data: bytes, on_limit: str) -> bytes:
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
             if width * height <= MAX_UPLOAD_PIXELS:
-                return data
+                return bytes(data), name
     from . import imaging
 
-    return imaging.prepare(data, on_limit=on_limit).data  # type: ignore[arg-type]
+    prepared = imaging.prepare(data, on_limit=on_limit)  # type: ignore[arg-type]
+    return prepared.data, prepared.filename
 
 
 class _RunJob(_filters.Filter):
@@ -725,7 +829,8 @@ class _RunJob(_filters.Filter):
         upload_format: str = "auto",
     ) -> JobResult:
         assert client is not None
-        return client.run_job(_upload_bytes(image, on_limit), self._jconfig)
+        data, filename = _upload_bytes(image, on_limit)
+        return client.run_job(data, self._jconfig, filename=filename)
 
 
 # tqdm labels the bar with the filter's class name.
@@ -841,7 +946,7 @@ def _cmd_history(args: argparse.Namespace, console: _Console) -> int:
     if not args.all:
         console.out(
             f"page {page_info['current_page']} of {page_info['last_page']} "
-            f"({page_info['total']} entries)"
+            f"({_plural(page_info['total'], 'entry')})"
         )
     return EXIT_OK
 
@@ -1084,6 +1189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
+        _check_exclusive(parser, args)
     except SystemExit as exc:  # --help, --version, or a usage error (already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     with warnings.catch_warnings():

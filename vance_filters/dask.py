@@ -263,7 +263,7 @@ def _payload(image: Any) -> Any:
     """What goes to the filter when the result is written: a file's bytes (bytes come back)."""
     if _is_path(image):
         try:
-            return Path(os.fspath(image)).read_bytes()
+            return _outputs.read_file_bytes(Path(os.fspath(image)))  # named: uploads carry it
         except OSError:
             return image  # the filter names the problem (InputError) in this image's place
     return image

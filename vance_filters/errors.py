@@ -14,6 +14,7 @@ every error names what to do next. The tree::
     │   ├── AuthenticationError              30001 missing or invalid token
     │   └── InsufficientCreditsError         30004 not enough credits
     ├── TransportError                       the exchange itself failed
+    │   ├── ServiceUnreachableError          connection refused, unknown host, TLS failure
     │   ├── RequestTimeoutError              (also a TimeoutError) no answer in time
     │   └── ProtocolError                    an answer that is not what the API sends
     │       └── IncompleteDownloadError      a download shorter than announced
@@ -57,6 +58,7 @@ __all__ = [
     "RequestTimeoutError",
     "ResultDecodeError",
     "ResultTooLargeError",
+    "ServiceUnreachableError",
     "TransportError",
     "VanceError",
     "error_for_code",
@@ -239,6 +241,15 @@ class InsufficientCreditsError(APIError):
 
 class TransportError(VanceError):
     """The HTTP exchange failed: connection refused or dropped, bad answer."""
+
+
+class ServiceUnreachableError(TransportError):
+    """The service cannot be reached at all: connection refused, unknown host, TLS failure.
+
+    Retried like any connection error for one call; in a batch
+    (``vf.map``, ``vf.amap``, the command line, ``vance_filters.dask``) a few
+    in a row stop the batch: the images not yet done fail at once with it.
+    """
 
 
 class RequestTimeoutError(TransportError, TimeoutError):

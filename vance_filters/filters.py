@@ -235,11 +235,13 @@ class Filter(ImageFilter.MultibandFilter):
         >>> out.shape
         (8, 10)
         """
-        from .aio import apply_async
+        import asyncio  # only this door needs it
 
-        return await apply_async(
-            self, image, client=client, on_limit=on_limit, upload_format=upload_format
-        )
+        client = client if client is not None else default_client()
+        future = client.submit(image, self, on_limit=on_limit, upload_format=upload_format)
+        # Cancelling the awaiting task cancels the Future: a job that has not started never
+        # starts; one that has runs to its end in its thread and lands in the cache.
+        return await asyncio.wrap_future(future)
 
     def filter(self, image: Any) -> Any:
         """Pillow's filter protocol: ``img.filter(f)`` calls this with the core image."""

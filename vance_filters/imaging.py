@@ -218,8 +218,9 @@ def _open_bytes(data: bytes, what: str) -> Image.Image:
             " raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
         ) from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "not an image"
+        reason = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc))
         raise InputError(
-            f"{what} is not an image Pillow can read ({type(exc).__name__}: {exc});"
+            f"{what} is not an image Pillow can read ({type(exc).__name__}: {reason});"
             " allowed: the bytes of a PNG, JPEG, WebP, TIFF, BMP, GIF... file"
         ) from None
     if image.width < 1 or image.height < 1:
@@ -276,7 +277,9 @@ def _intake(image: Any) -> tuple[Image.Image, np.ndarray | None, Source]:
         data = bytes(image)
         if not data:
             raise InputError("empty bytes given; allowed: the bytes of an image file")
-        return _intake_pil(_open_bytes(data, "the bytes given"), "bytes")
+        named = getattr(image, "name", None)  # a file's bytes that know its name (the CLI's)
+        what = f"file {named!r}" if isinstance(named, str) else "the bytes given"
+        return _intake_pil(_open_bytes(data, what), "bytes")
     if isinstance(image, (str, os.PathLike)):
         data = _read_path(image)
         return _intake_pil(_open_bytes(data, f"file {os.fspath(image)!r}"), "path")
@@ -517,8 +520,9 @@ def _lossless_reason(source: Source, upload: Image.Image) -> str:
 
 def _upload_stem(image: Any) -> str:
     """The name the upload goes by (the credit history shows it): a path's stem, else "image"."""
-    if isinstance(image, (str, os.PathLike)):
-        stem = re.sub(r"[^\w.-]", "_", Path(os.fspath(image)).stem)[:100].strip("._")
+    named = getattr(image, "name", None) if isinstance(image, bytes) else image
+    if isinstance(named, (str, os.PathLike)):
+        stem = re.sub(r"[^\w.-]", "_", Path(os.fspath(named)).stem)[:100].strip("._")
         return stem or "image"
     return "image"
 
