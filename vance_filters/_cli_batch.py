@@ -1,0 +1,540 @@
+"""The command line's batch commands: one per feature, and ``run`` (a jconfig file).
+
+Each feature command's options come from its filter (``_cli_options``); the
+batch options (``-o``, ``-j``, ``--overwrite``, ``--max-credits``...) are shared.
+:func:`_run_batch` skips the outputs that exist, sends the rest through
+:func:`vance_filters.batch.map`, writes each result atomically
+(``_outputs``), stops when no later image can succeed, and :func:`_report`
+prints the results and the totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import inspect
+import io
+import json
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import filters as _filters
+from ._cli_console import (
+    _EPILOG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _Console,
+    _nonneg_float,
+    _plural,
+    _positive_int,
+    _session,
+)
+from ._cli_options import _OUTPUT_OPTIONS, _add_option, filter_options
+from ._features import FEATURES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
+from ._outputs import (
+    CONTAINER_SUFFIXES,
+    IMAGE_SUFFIXES,
+    _existing_output,
+    _Item,
+    _one_line,
+    expand_inputs,
+    feature_ext,
+    plan_outputs,
+    read_file_bytes,
+    sniff_format,
+    write_atomic,
+)
+from ._outputs import UsageError as _UsageError
+from .batch import map as batch_map
+from .errors import (
+    AuthenticationError,
+    CreditLimitError,
+    InputError,
+    InsufficientCreditsError,
+    ServiceUnreachableError,
+)
+
+if TYPE_CHECKING:
+    from .client import Client, JobResult
+
+
+#: The feature filters, in the order the help lists them; the subcommand of
+#: each is its class name in kebab case (``RemoveBackground`` -> ``remove-background``).
+FEATURE_FILTERS: tuple[type[_filters.FeatureFilter], ...] = (
+    _filters.Enlarge,
+    _filters.Denoise,
+    _filters.Sharpen,
+    _filters.RemoveBackground,
+    _filters.UpscaleAnime,
+    _filters.Repair,
+    _filters.Restore,
+    _filters.Cartoonize,
+    _filters.ToAnime,
+    _filters.Animegan,
+    _filters.Recolor,
+    _filters.Colorize,
+    _filters.EnhanceFaces,
+)
+
+
+class _BatchStopped(Exception):
+    """An error that every later image would meet too: the batch stops (exit status 1)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+#: Errors after which no later image of the batch can succeed.
+_STOPS_BATCH = (AuthenticationError, InsufficientCreditsError)
+
+
+# ---------------------------------------------------------------------------
+# The parser: the feature commands and run
+# ---------------------------------------------------------------------------
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def _summary_line(cls: type) -> str:
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    first = doc.split("\n\n")[0].replace("\n", " ")
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", first).replace("``", "")
+
+
+def _add_batch_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files, or folders (their "
+        + ", ".join(s[1:].upper() for s in IMAGE_SUFFIXES)
+        + " files, not recursive)",
+    )
+    batch = cmd.add_argument_group("batch options")
+    batch.add_argument(
+        "-o",
+        "--output-dir",
+        type=Path,
+        default=Path("vance-out"),
+        metavar="DIR",
+        help="folder for the results, created if needed; each is named <input stem>.<ext> "
+        "[default: vance-out]",
+    )
+    batch.add_argument(
+        "-j",
+        "--concurrency",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="images in flight at once [default: 8]",
+    )
+    batch.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo images whose output exists (default: skip them, so a rerun resumes)",
+    )
+    batch.add_argument(
+        "--max-credits",
+        type=_nonneg_float,
+        metavar="N",
+        help="refuse to start if the batch could cost more (or more than the balance)",
+    )
+    batch.add_argument(
+        "--on-limit",
+        choices=("downscale", "raise"),
+        default="downscale",
+        help="an image over the 10 MB / 34 MP upload limits: downscale it for the upload (the "
+        "result keeps the promised size) or fail it [default: downscale]",
+    )
+    batch.add_argument(
+        "--json",
+        action="store_true",
+        help="print the results as one JSON object on stdout (no progress bar)",
+    )
+    batch.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no summary (failures are still reported)",
+    )
+
+
+def _add_feature_command(
+    sub: argparse._SubParsersAction, cls: type[_filters.FeatureFilter]
+) -> None:
+    feature = FEATURES[cls.module]
+    cost = f"{feature.cost} credit{'s' if feature.cost > 1 else ''} per image"
+    cmd = sub.add_parser(
+        _kebab(cls.__name__),
+        help=f"{_summary_line(cls)} ({cost})",
+        description=f"{_summary_line(cls)}\n\nCost: {cost}; an image already processed with the "
+        "same parameters in this run costs nothing.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    options = filter_options(cls)
+    params = cmd.add_argument_group("feature parameters")
+    output = cmd.add_argument_group("output options")
+    for option in options:
+        _add_option(output if option.name in _OUTPUT_OPTIONS else params, option)
+    _add_batch_options(cmd)
+    cmd.set_defaults(handler=_cmd_feature, filter_class=cls, options=[o.name for o in options])
+
+
+def _add_run_command(sub: argparse._SubParsersAction) -> None:
+    cmd = sub.add_parser(
+        "run",
+        help="run any jconfig file (e.g. from the vendor's documentation) on images",
+        description="Send a jconfig file as is, for every input image, and write each result's "
+        "bytes with the extension of their real format. The file is read as UTF-8 with or without "
+        'a BOM. In "cn_configs", an "image_uid" of null or "<uid_from_upload>" becomes the '
+        "image's own upload. JPG/PNG inputs within the upload limits are sent unchanged; others "
+        "are converted (and downscaled only if needed).",
+        epilog=_EPILOG,
+    )
+    cmd.add_argument(
+        "--config", required=True, type=Path, metavar="JOB.json", help="the jconfig file"
+    )
+    _add_batch_options(cmd)
+    cmd.set_defaults(handler=_cmd_run)
+
+
+# ---------------------------------------------------------------------------
+# Batches
+# ---------------------------------------------------------------------------
+
+
+class _LazyBytes:
+    """The inputs' bytes, read one by one as ``batch.map`` asks for them (sized for the bar).
+
+    A file that cannot be read yields ``b""`` (rejected before any request)
+    and its error is kept to be reported in its place.
+    """
+
+    def __init__(self, items: Sequence[_Item]) -> None:
+        self._items = items
+        self.errors: dict[int, OSError] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for index, item in enumerate(self._items):
+            try:
+                yield read_file_bytes(item.source)
+            except OSError as exc:
+                self.errors[index] = exc
+                yield b""
+
+
+@dataclass
+class _Batch:
+    """A batch's items and the totals printed at its end."""
+
+    command: str
+    output_dir: Path
+    items: list[_Item] = field(default_factory=list)
+    interrupted: bool = False
+    stopped: str | None = None  # why the batch stopped early
+    unreachable: bool = False  # stopped because the service cannot be reached
+
+    def totals(self) -> dict[str, int]:
+        counts = {"written": 0, "skipped": 0, "failed": 0, "pending": 0}
+        for item in self.items:
+            counts[item.status] += 1
+        counts["total"] = len(self.items)
+        return counts
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "output_dir": str(self.output_dir),
+            "interrupted": self.interrupted,
+            "stopped": self.stopped,
+            "results": [item.as_json() for item in self.items],
+            "totals": self.totals(),
+        }
+
+
+def _run_batch(
+    args: argparse.Namespace,
+    console: _Console,
+    flt: _filters.Filter,
+    items: list[_Item],
+    *,
+    write: Callable[[_Item, Any], None],
+) -> int:
+    batch = _Batch(command=args.command, output_dir=args.output_dir, items=items)
+    todo: list[_Item] = []
+    for item in items:
+        existing = None if args.overwrite else _existing_output(item, args.output_dir)
+        if existing is not None:
+            item.status, item.output = "skipped", existing
+        elif item.status == "pending":
+            todo.append(item)
+    try:
+        if todo:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+            with _session(args, console, pool=args.concurrency) as client:
+                _process(args, client, flt, todo, write)
+    except KeyboardInterrupt:
+        batch.interrupted = True
+    except CreditLimitError as exc:
+        console.error(exc)  # the budget check comes before any image is sent
+        return EXIT_USAGE
+    except _BatchStopped as stop:
+        batch.stopped = f"{type(stop.cause).__name__}: {_one_line(stop.cause)}"
+        batch.unreachable = isinstance(stop.cause, ServiceUnreachableError)
+    _report(args, console, batch)
+    if batch.unreachable:
+        # One line for the whole batch, whatever its size: what happened, what to check, and
+        # what became of the images.
+        totals = batch.totals()
+        console.error(
+            f"{_one_line_unreachable(batch)}; {totals['written']} written, "
+            f"{_plural(totals['pending'], 'image')} not processed (rerun to resume)"
+        )
+        return EXIT_FAILED
+    if batch.stopped:
+        console.error(f"batch stopped, the other images would fail the same way: {batch.stopped}")
+        return EXIT_FAILED
+    if batch.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if batch.totals()["failed"] else EXIT_OK
+
+
+def _one_line_unreachable(batch: _Batch) -> str:
+    """The unreachable service's message, without the batch's own aside (said after it)."""
+    text = (batch.stopped or "").split(": ", 1)[-1]
+    return re.sub(r" \(the batch stopped after [^)]*\)", "", text)
+
+
+def _process(
+    args: argparse.Namespace,
+    client: Client,
+    flt: _filters.Filter,
+    todo: list[_Item],
+    write: Callable[[_Item, Any], None],
+) -> None:
+    inputs = _LazyBytes(todo)
+    results = batch_map(
+        flt,
+        inputs,
+        concurrency=args.concurrency,
+        progress=not (args.quiet or args.json),
+        return_exceptions=True,
+        max_credits=args.max_credits,
+        client=client,
+        on_limit=args.on_limit,
+    )
+    unreachable: ServiceUnreachableError | None = None
+    try:
+        for index, (item, result) in enumerate(zip(todo, results)):
+            if index in inputs.errors:
+                item.fail(inputs.errors[index])
+            elif isinstance(result, ServiceUnreachableError):
+                # Left pending, reported once: after a few in a row the batch gives up and
+                # the rest come at once; results done before are still written below.
+                unreachable = unreachable or result
+            elif isinstance(result, BaseException):
+                item.fail(result)
+                if isinstance(result, _STOPS_BATCH):
+                    raise _BatchStopped(result)
+            else:
+                try:
+                    write(item, result)
+                except OSError as exc:
+                    item.fail(exc)
+                else:
+                    item.status = "written"
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+    if unreachable is not None:
+        raise _BatchStopped(unreachable)
+
+
+def _report(args: argparse.Namespace, console: _Console, batch: _Batch) -> None:
+    if args.json:
+        console.out(json.dumps(batch.as_json(), indent=2, ensure_ascii=False))
+    totals = batch.totals()
+    failed = [item for item in batch.items if item.status == "failed"]
+    if not (args.quiet or args.json or batch.unreachable):
+        line = (
+            f"{totals['written']} written, {totals['skipped']} skipped, {totals['failed']} failed"
+        )
+        if batch.interrupted or batch.stopped:
+            state = "interrupted" if batch.interrupted else "stopped"
+            line = f"{state}: {line}, {totals['pending']} not processed (rerun to resume)"
+        console.err(f"{line} (in {batch.output_dir})")
+    elif batch.interrupted and not args.json:
+        console.err("interrupted (rerun to resume)")
+    if not args.json:
+        for item in failed:
+            console.err(f"failed: {item.source}: {item.error_type}: {item.error}")
+
+
+# ---------------------------------------------------------------------------
+# The commands
+# ---------------------------------------------------------------------------
+
+
+def _build_filter(args: argparse.Namespace) -> _filters.FeatureFilter:
+    cls: type[_filters.FeatureFilter] = args.filter_class
+    kwargs = {name: getattr(args, name) for name in args.options if hasattr(args, name)}
+    if "controlnets" in kwargs:
+        kwargs["controlnets"] = tuple(kwargs["controlnets"])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")  # e.g. the vendor's deprecation of a feature
+        flt = cls(**kwargs)
+    for warning in seen:
+        warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    if cls.module == "matting" and flt.format is None and flt.background is None:
+        # A cut-out has alpha, which JPEG cannot hold: write PNG (the service's own choice).
+        flt = dataclasses.replace(flt, format="png")
+    return flt
+
+
+def _cmd_feature(args: argparse.Namespace, console: _Console) -> int:
+    flt = _build_filter(args)  # ConfigError -> exit 2, before any request
+    sources = expand_inputs(args.inputs)
+    items = plan_outputs(sources, args.output_dir, ext_of=feature_ext(flt))
+    _refuse_overwriting_inputs(items)
+
+    def write(item: _Item, result: bytes) -> None:
+        assert item.output is not None and item.ext is not None
+        kind = sniff_format(result[:32])
+        if kind is not None and item.ext not in CONTAINER_SUFFIXES[kind]:
+            # The container could not hold the result (e.g. alpha): name it by what it is.
+            item.output = item.output.with_name(item.stem + CONTAINER_SUFFIXES[kind][0])
+        write_atomic(item.output, result)
+
+    return _run_batch(args, console, flt, items, write=write)
+
+
+def _refuse_overwriting_inputs(items: Sequence[_Item]) -> None:
+    for item in items:
+        if item.output is not None and item.output.exists():
+            with contextlib.suppress(OSError):
+                if item.output.samefile(item.source):
+                    raise _UsageError(
+                        f"{item.source}: its output would replace the input itself: choose "
+                        "another --output-dir"
+                    )
+
+
+def _jconfig_cost(jconfig: Any) -> int:
+    steps = jconfig.get("config") if isinstance(jconfig, dict) else None
+    steps = steps if isinstance(steps, list) else [jconfig]
+    costs = [1]
+    for step in steps:
+        config = step.get("config") if isinstance(step, dict) else None
+        module = config.get("module") if isinstance(config, dict) else None
+        feature = FEATURES.get(module) if isinstance(module, str) else None
+        if feature is not None:
+            costs.append(feature.cost)
+    return max(costs)
+
+
+def _upload_bytes(data: bytes, on_limit: str) -> tuple[bytes, str | None]:
+    """``data`` itself when the service takes it as it is, else a converted upload; its name."""
+    named = getattr(data, "name", None)
+    name = Path(named).name if isinstance(named, str) else None
+    if not data:
+        raise InputError("the file is empty: there is no image to upload")
+    if sniff_format(data[:32]) in ("png", "jpeg") and len(data) <= MAX_UPLOAD_BYTES:
+        from PIL import Image
+
+        with contextlib.suppress(OSError, ValueError, Image.DecompressionBombError):
+            # A header Pillow cannot read goes through the conversion below, which says why.
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+            if width * height <= MAX_UPLOAD_PIXELS:
+                return bytes(data), name
+    from . import imaging
+
+    prepared = imaging.prepare(data, on_limit=on_limit)  # type: ignore[arg-type]
+    return prepared.data, prepared.filename
+
+
+class _RunJob(_filters.Filter):
+    """A jconfig sent as is, as a filter for :func:`batch.map`: bytes in, :class:`JobResult` out."""
+
+    def __init__(self, jconfig: dict[str, Any]) -> None:
+        self._jconfig = jconfig
+
+    def to_jconfig(self) -> dict[str, Any]:
+        return self._jconfig
+
+    @property
+    def cost(self) -> int:
+        return _jconfig_cost(self._jconfig)
+
+    def apply(  # type: ignore[override]
+        self,
+        image: bytes,
+        *,
+        client: Client | None = None,
+        on_limit: str = "downscale",
+        upload_format: str = "auto",
+    ) -> JobResult:
+        assert client is not None
+        data, filename = _upload_bytes(image, on_limit)
+        return client.run_job(data, self._jconfig, filename=filename)
+
+
+# tqdm labels the bar with the filter's class name.
+_RunJob.__name__ = "jconfig"
+
+
+def read_jconfig(path: Path) -> dict[str, Any]:
+    """A jconfig file as a JSON object (UTF-8, with or without a BOM).
+
+    Raises
+    ------
+    _UsageError
+        The file cannot be read, is not JSON, or is not a JSON object.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise _UsageError(f"--config {os.fspath(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _UsageError(f"--config {os.fspath(path)!r} is not UTF-8 text: {exc.reason}") from None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise _UsageError(f"--config {os.fspath(path)!r} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise _UsageError(
+            f"--config {os.fspath(path)!r} holds a JSON {type(value).__name__}: a jconfig is an "
+            'object such as {"name": ..., "config": {...}}'
+        )
+    return value
+
+
+def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
+    jconfig = read_jconfig(args.config)
+    sources = expand_inputs(args.inputs)
+    items = plan_outputs(sources, args.output_dir, ext_of=lambda _: None)
+
+    def write(item: _Item, result: JobResult) -> None:
+        kind = sniff_format(result.data[:32])
+        ext = CONTAINER_SUFFIXES[kind][0] if kind is not None else ".bin"
+        item.output = args.output_dir / f"{item.stem}{ext}"
+        item.trans_id = result.trans_id
+        write_atomic(item.output, result.data)
+
+    return _run_batch(args, console, _RunJob(jconfig), items, write=write)
