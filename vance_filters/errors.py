@@ -53,6 +53,7 @@ __all__ = [
     "JobTimeoutError",
     "LimitExceededError",
     "NotFoundError",
+    "PrecisionWarning",
     "ProtocolError",
     "RequestTimeoutError",
     "ResultDecodeError",
@@ -283,6 +284,16 @@ class ConfigError(VanceError, ValueError):
 
 class DownscaleWarning(UserWarning):
     """An image was downscaled to fit the upload limits."""
+
+
+class PrecisionWarning(UserWarning):
+    """An image has more distinct levels than the service's 8 bits can give back.
+
+    The service works in 8 bits per channel. A uint16, ``I;16``, ``I``, ``F``
+    or float input is stretched over the range its values use before it is
+    reduced to 8 bits, so up to 256 levels per channel survive; when a
+    channel holds more distinct values than that, neighbouring levels merge.
+    """
 
 
 class InsecureWebhookWarning(UserWarning):
