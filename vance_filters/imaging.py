@@ -276,30 +276,31 @@ def _dpi_of(info: dict[str, Any]) -> tuple[float, float] | None:
     return None
 
 
-def _intake(image: Any, warn: bool = True) -> tuple[Image.Image, np.ndarray | None, Source]:
+def _intake(image: Any, view: bool = False) -> tuple[Image.Image, np.ndarray | None, Source]:
     """Validate ``image``; return its 8-bit colour (``L``/``RGB``), alpha and :class:`Source`.
 
-    ``warn``: issue a :class:`PrecisionWarning` when wide values lose levels.
+    ``view``: for viewing (:func:`to_pil`): wide values are reduced over their
+    dtype's whole range, not stretched, and no :class:`PrecisionWarning` is issued.
     """
     if isinstance(image, np.ndarray):
-        return _intake_array(image, warn)
+        return _intake_array(image, view)
     if isinstance(image, Image.Image):
-        return _intake_pil(image, "pil", warn)
+        return _intake_pil(image, "pil", view)
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
         if not data:
             raise InputError("empty bytes given; allowed: the bytes of an image file")
-        return _intake_pil(_open_bytes(data, "the bytes given"), "bytes", warn)
+        return _intake_pil(_open_bytes(data, "the bytes given"), "bytes", view)
     if isinstance(image, (str, os.PathLike)):
         data = _read_path(image)
-        return _intake_pil(_open_bytes(data, f"file {os.fspath(image)!r}"), "path", warn)
+        return _intake_pil(_open_bytes(data, f"file {os.fspath(image)!r}"), "path", view)
     raise InputError(
         f"cannot use a {type(image).__module__}.{type(image).__qualname__} as an image; allowed:"
         " PIL.Image.Image, numpy.ndarray, bytes of an image file, str or os.PathLike path"
     )
 
 
-def _intake_array(array: np.ndarray, warn: bool) -> tuple[Image.Image, np.ndarray | None, Source]:
+def _intake_array(array: np.ndarray, view: bool) -> tuple[Image.Image, np.ndarray | None, Source]:
     array = np.asarray(array)
     layout, mode = check_array(array)
     height, width = array.shape[:2]
@@ -313,9 +314,9 @@ def _intake_array(array: np.ndarray, warn: bool) -> tuple[Image.Image, np.ndarra
         values = work[:, :, :3]
     levels = None
     if work.dtype == np.uint16 or work.dtype.kind == "f":
-        levels = levels_for(values, DTYPE_RANGES[work.dtype.name][1])
+        levels = _levels(values, DTYPE_RANGES[work.dtype.name][1], view)
         data = reduce(values, levels)
-        if warn:
+        if not view:
             warn_if_merged(values, data, levels, f"the {array.dtype} array")
     else:
         data = to_uint8(values)
@@ -335,6 +336,11 @@ def _intake_array(array: np.ndarray, warn: bool) -> tuple[Image.Image, np.ndarra
     return colour, alpha, source
 
 
+def _levels(values: np.ndarray, peak: float, view: bool) -> Levels:
+    """Stretched over the values' range, or (``view``) the dtype's standard 0 → 0, 255 → peak."""
+    return Levels(0.0, peak / 255.0, 0.0, peak, peak) if view else levels_for(values, peak)
+
+
 def _load(image: Image.Image) -> None:
     """Decode a lazily opened image; a closed or broken one is an :class:`InputError`."""
     try:
@@ -352,7 +358,7 @@ def _load(image: Image.Image) -> None:
 
 
 def _intake_pil(
-    image: Image.Image, kind: Kind, warn: bool
+    image: Image.Image, kind: Kind, view: bool
 ) -> tuple[Image.Image, np.ndarray | None, Source]:
     if image.width < 1 or image.height < 1:
         raise InputError(f"the image is empty ({image.width}x{image.height})")
@@ -365,9 +371,9 @@ def _intake_pil(
     if mode in WIDE_GRAY_MODES:
         peak = wide_gray_peak(image)
         values = wide_gray_values(image, peak)
-        levels = levels_for(values, peak)
+        levels = _levels(values, peak, view)
         data = reduce(values, levels)
-        if warn:
+        if not view:
             warn_if_merged(values, data, levels, f"the mode {mode} image")
         colour, alpha_img = Image.fromarray(np.ascontiguousarray(data)), None
     else:
@@ -567,7 +573,7 @@ def to_pil(image: ImageInput) -> Image.Image:
     """Any accepted image as an upright 8-bit Pillow image (``L``, ``LA``, ``RGB`` or ``RGBA``).
 
     For viewing (``vf.compare``): the EXIF orientation is applied, and wide
-    values are stretched over the range they use, as :func:`prepare` sends them.
+    values are reduced over their dtype's range (white is the dtype's white).
 
     Examples
     --------
@@ -575,7 +581,7 @@ def to_pil(image: ImageInput) -> Image.Image:
     >>> to_pil(np.ones((2, 3), np.float32)).mode
     'L'
     """
-    colour, alpha, source = _intake(image, warn=False)
+    colour, alpha, source = _intake(image, view=True)
     if alpha is not None:
         alpha8 = Image.fromarray(to_uint8(alpha))
         colour = Image.merge(colour.mode + "A", (*colour.split(), alpha8))
@@ -840,7 +846,7 @@ def _to_pil(
         return Image.merge(colour.mode + "A", (*colour.split(), alpha_img))
     if output == "same" or not source.gray:
         if source.mode in WIDE_GRAY_MODES and colour.mode == "L":
-            levels = source.levels or levels_for(np.zeros(1), source.peak)
+            levels = source.levels or _levels(np.zeros(1), source.peak, True)
             return l_to_wide_gray(colour, source.mode, levels)
         if source.mode == "1":
             return colour.point(lambda v: 255 if v >= 128 else 0).convert(
