@@ -24,7 +24,15 @@ from numpy.typing import DTypeLike
 from ._warn import user_stacklevel
 from .errors import InputError, PrecisionWarning
 
-__all__ = ["Levels", "expand", "integer_carrier", "levels_for", "reduce", "to_plain8", "warn_if_merged"]
+__all__ = [
+    "Levels",
+    "expand",
+    "integer_carrier",
+    "levels_for",
+    "reduce",
+    "to_plain8",
+    "warn_if_merged",
+]
 
 #: Floats with more values than this are sampled (evenly) for the count of distinct levels.
 _SAMPLE = 1 << 22
@@ -127,9 +135,11 @@ def warn_if_merged(values: np.ndarray, levels8: np.ndarray, levels: Levels, what
     """
     if values.dtype == np.float16:
         values = values.astype(np.float32)
-    planes = [(values, levels8)] if values.ndim == 2 else [
-        (values[..., c], levels8[..., c]) for c in range(values.shape[2])
-    ]
+    planes = (
+        [(values, levels8)]
+        if values.ndim == 2
+        else [(values[..., c], levels8[..., c]) for c in range(values.shape[2])]
+    )
     if values.dtype.kind == "f" and values.size > _SAMPLE:
         stride = -(-values.shape[0] * values.shape[1] // _SAMPLE)
         planes = [(v.ravel()[::stride], q.ravel()[::stride]) for v, q in planes]

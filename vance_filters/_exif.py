@@ -32,12 +32,35 @@ _IMAGE_WIDTH, _IMAGE_LENGTH = 0x0100, 0x0101
 #: Tags of the main directory that describe the input file's layout, not the picture.
 _STRUCTURAL = frozenset(
     {
-        0x00FE, 0x00FF,  # NewSubfileType, SubfileType
-        0x0102, 0x0103, 0x0106, 0x0107, 0x0108, 0x0109, 0x010A,  # bits, compression, photometric...
-        0x0111, 0x0115, 0x0116, 0x0117, 0x0118, 0x0119,  # strips, samples per pixel
-        0x011C, 0x013D, 0x0140, 0x0142, 0x0143, 0x0144, 0x0145,  # planar, predictor, colormap, tiles
-        0x014A, 0x0152, 0x0153, 0x0154, 0x0155,  # SubIFDs, extra samples, sample format
-        0x0201, 0x0202,  # JPEGInterchangeFormat(Length): a thumbnail
+        0x00FE,
+        0x00FF,  # NewSubfileType, SubfileType
+        0x0102,
+        0x0103,
+        0x0106,
+        0x0107,
+        0x0108,
+        0x0109,
+        0x010A,  # bits, compression, photometric...
+        0x0111,
+        0x0115,
+        0x0116,
+        0x0117,
+        0x0118,
+        0x0119,  # strips, samples per pixel
+        0x011C,
+        0x013D,
+        0x0140,
+        0x0142,
+        0x0143,
+        0x0144,
+        0x0145,  # planar, predictor, colormap, tiles
+        0x014A,
+        0x0152,
+        0x0153,
+        0x0154,
+        0x0155,  # SubIFDs, extra samples, sample format
+        0x0201,
+        0x0202,  # JPEGInterchangeFormat(Length): a thumbnail
         0x8773,  # InterColorProfile (the ICC profile travels on its own)
         0x935C,  # ImageSourceData (Photoshop layers)
     }

@@ -19,7 +19,15 @@ from .errors import InputError, ResultDecodeError, ResultTooLargeError
 if TYPE_CHECKING:
     from .imaging import Source
 
-__all__ = ["decode_error", "encode_result", "open_result", "plain", "resize", "resize_alpha", "result_8bit"]
+__all__ = [
+    "decode_error",
+    "encode_result",
+    "open_result",
+    "plain",
+    "resize",
+    "resize_alpha",
+    "result_8bit",
+]
 
 _OUT_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG"}
 #: Container formats kept when bytes come back as bytes; others become PNG.

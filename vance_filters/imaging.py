@@ -345,15 +345,14 @@ def _load(image: Image.Image) -> None:
     """Decode a lazily opened image; a closed or broken one is an :class:`InputError`."""
     try:
         image.load()
-    except ValueError as exc:
-        if "closed" in str(exc):
+    except Exception as exc:  # noqa: BLE001 - a lazily opened file that fails to decode
+        lazy_and_closed = getattr(image, "fp", True) is None and getattr(image, "_im", True) is None
+        if lazy_and_closed or (isinstance(exc, ValueError) and "closed" in str(exc)):
             raise InputError(
                 "the image was closed (Image.close(), or the end of its `with Image.open(...)`"
                 " block) before it was used: reopen it, or call image.load() or image.copy()"
                 " inside the block"
             ) from None
-        raise InputError(f"the image cannot be decoded (ValueError: {exc})") from None
-    except Exception as exc:  # noqa: BLE001 - a lazily opened file that fails to decode
         raise InputError(f"the image cannot be decoded ({type(exc).__name__}: {exc})") from None
 
 
@@ -430,8 +429,14 @@ def prepare(
     image : PIL.Image.Image, numpy.ndarray, bytes or path
         A Pillow image in any mode Pillow converts to RGB; an array of shape
         ``(H, W[, C])``, C in 1-4, dtype uint8, uint16, float16/32/64 in
-        [0, 1] or bool; the bytes of an image file; or a ``str`` /
-        ``os.PathLike`` path to one.
+        [0, 1], bool, or another integer dtype with values in 0-255 (read as
+        uint8) or 0-65535 (read as uint16); the bytes of an image file; or a
+        ``str`` / ``os.PathLike`` path to one. Wide values (uint16, floats,
+        ``I;16``, ``I``, ``F``) are stretched over the range they use before
+        the 8-bit upload, with a :class:`PrecisionWarning` when a channel has
+        more distinct values than 256 levels keep. The stored pixels are sent
+        as stored (the EXIF orientation is not applied; :func:`restore`
+        carries the tag).
     upload_format : {"auto", "png", "jpeg"}
         ``"auto"``: lossless PNG when it fits ``max_bytes``, else JPEG q95
         (4:4:4, then 4:2:0), else the smallest downscale that fits. Gray,
@@ -737,12 +742,13 @@ def restore(
     dpi_out = (float(dpi), float(dpi)) if dpi is not None else source.dpi
     if source.kind == "array":
         return _to_array(colour, alpha, source, cover, background)
-    wide_out = gray_out and source.mode in WIDE_GRAY_MODES
+    wide_out = gray_out and source.mode in WIDE_GRAY_MODES and background is None
     if source.levels is not None and not wide_out:  # an 8-bit result of a wide input
         colour = Image.fromarray(to_plain8(np.asarray(colour), source.levels))
-    if cover is not None and background is not None:
+    if background is not None and cover is not None:
         colour = Image.fromarray(_compose(np.asarray(colour), cover, background, 255.0, np.uint8))
-    pil = _to_pil(colour, alpha, source, output)
+    # composed onto a background: opaque RGB (or L), whatever the input's mode
+    pil = colour if background is not None else _to_pil(colour, alpha, source, output)
     keep_icc = source.icc_profile is not None and (
         is_gray_mode(pil.mode) == source.gray and (pil.mode == "CMYK") == (source.mode == "CMYK")
     )
@@ -757,9 +763,7 @@ def restore(
         if wide_out and source.levels is not None:
             colour = Image.fromarray(to_plain8(np.asarray(colour), source.levels))
         eight_bit = colour if alpha is None else _to_pil(colour, alpha, source, "rgb")
-        return encode_result(
-            pil, eight_bit, source, out_format, dpi_out, keep_icc, quality, exif
-        )
+        return encode_result(pil, eight_bit, source, out_format, dpi_out, keep_icc, quality, exif)
     return plain(pil)
 
 
