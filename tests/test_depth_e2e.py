@@ -56,8 +56,12 @@ def test_detector_frame_through_a_real_stand_in_keeps_detail(vance_client: vf.Cl
 
 def test_more_levels_than_8_bits_warn_and_keep_256(vance_client: vf.Client) -> None:
     frame = np.rint(ramp(1000, 1600, 601)).astype(np.uint16)
-    with pytest.warns(PrecisionWarning, match=r"601 distinct levels.*256 of them come back"):
+    with pytest.warns(PrecisionWarning, match="the uint16 array has more distinct levels") as record:
         out = IDENTITY.apply(frame, client=vance_client)
+    warning = record[0].message
+    assert isinstance(warning, PrecisionWarning)
+    assert (warning.levels_in, warning.levels_out, warning.low, warning.high) == (601, 256, 1000, 1600)
+    assert record[0].filename == __file__  # points at the caller's line
     assert out.min() == 1000 and out.max() == 1600
     assert distinct(out) == 256
     assert np.abs(out.astype(int) - frame).max() <= 600 / 255 / 2 + 0.5
@@ -164,6 +168,15 @@ def test_constant_images_come_back_unchanged(image: Any, vance_client: vf.Client
     before, after = np.asarray(image), np.asarray(out)
     assert after.dtype == before.dtype
     assert np.allclose(after, before, atol=1e-6, rtol=0)
+
+
+def test_a_batch_of_wide_images_warns_once(vance_client: vf.Client) -> None:
+    frames = [np.rint(ramp(1000, 1600 + 50 * i, 601 + 50 * i)).astype(np.uint16) for i in range(4)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for frame in frames:
+            IDENTITY.apply(frame, client=vance_client)
+    assert [w.category for w in caught] == [PrecisionWarning]
 
 
 def test_full_range_8_bit_data_in_a_wide_dtype_does_not_warn(vance_client: vf.Client) -> None:

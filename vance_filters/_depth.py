@@ -151,11 +151,12 @@ def warn_if_merged(values: np.ndarray, levels8: np.ndarray, levels: Levels, what
     if worst is None:
         return
     given, kept = worst
+    message = (
+        f"{what} has more distinct levels in a channel than the service's 8 bits give back:"
+        " neighbouring levels merge (the range the image uses is stretched over the 256 levels"
+        " sent, and the result is mapped back to that range in the input's dtype)"
+    )
     warnings.warn(
-        f"{what} has {given} distinct levels in a channel (values {levels.low:g}-{levels.high:g});"
-        f" the service works in 8 bits, so {kept} of them come back: the range the image uses"
-        " was stretched over the 256 levels sent, and the result is mapped back to that range"
-        " in the input's dtype",
-        PrecisionWarning,
+        PrecisionWarning(message, given, kept, levels.low, levels.high),
         stacklevel=user_stacklevel(),
     )

@@ -594,7 +594,7 @@ def to_pil(image: ImageInput) -> Image.Image:
 
 
 def promised_size(prepared: Prepared, scale: float = 1) -> tuple[int, int]:
-    """The size a result must have: the input's (upright) size times ``scale``.
+    """The size a result must have: the input's (stored) size times ``scale``.
 
     Examples
     --------
