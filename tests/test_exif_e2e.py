@@ -154,3 +154,16 @@ def test_cli_keeps_exif(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[st
 
 def test_to_pil_shows_the_picture_upright() -> None:
     assert imaging.to_pil(photo()).size == (H, W)
+
+
+def test_exif_too_long_for_jpeg_is_left_behind_not_fatal(vance_client: vf.Client) -> None:
+    exif = Image.Exif()
+    exif[MAKE] = "Vance Camera Co"
+    exif[ExifTags.IFD.Exif] = {0x927C: b"\x01" * 70_000}  # a 70 KB MakerNote: JPEG holds 64 KB
+    buffer = io.BytesIO()
+    Image.fromarray(stored_pixels()).save(buffer, "PNG", exif=exif.tobytes())
+    out = vf.denoise(buffer.getvalue(), format="jpg", client=vance_client)
+    result = Image.open(io.BytesIO(out))
+    assert (result.format, result.size) == ("JPEG", (W, H))
+    png = Image.open(io.BytesIO(vf.denoise(buffer.getvalue(), client=vance_client)))
+    assert png.getexif()[MAKE] == "Vance Camera Co"  # PNG has no such limit: kept

@@ -182,12 +182,19 @@ def encode_result(
         options["subsampling"] = "4:4:4"
     if exif is not None and fmt in _EXIF_CONTAINERS:
         options["exif"] = exif
-    buffer = io.BytesIO()
-    try:
-        pil.save(buffer, fmt, **options)
-    except (OSError, ValueError, KeyError, TypeError):
-        # this container cannot hold this mode (e.g. 16-bit or bilevel as JPEG): use the
-        # 8-bit gray / RGB(A) version of the same result
+    # this container may not hold this mode (e.g. 16-bit or bilevel as JPEG): the 8-bit gray /
+    # RGB(A) version of the same result; nor EXIF this long (JPEG: 64 KB): the pixels without it
+    attempts = [(pil, options), (eight_bit, options)]
+    if "exif" in options:
+        bare = {k: v for k, v in options.items() if k != "exif"}
+        attempts += [(pil, bare), (eight_bit, bare)]
+    for number, (image, settings) in enumerate(attempts, 1):
         buffer = io.BytesIO()
-        eight_bit.save(buffer, fmt, **options)
-    return buffer.getvalue()
+        try:
+            image.save(buffer, fmt, **settings)
+        except (OSError, ValueError, KeyError, TypeError):
+            if number == len(attempts):
+                raise
+            continue
+        return buffer.getvalue()
+    raise AssertionError("unreachable")  # pragma: no cover
