@@ -52,6 +52,7 @@ import numpy as np
 from PIL import Image
 
 from . import _encode, _exif
+from ._background import check_background, compose, coverage
 from ._convert import (
     DTYPE_RANGES,
     WIDE_GRAY_MODES,
@@ -701,7 +702,7 @@ def restore(
         raise ConfigError(f"scale={scale!r} is not allowed: expected a positive number")
     _check_positive_int("max_result_pixels", max_result_pixels)
     if background is not None:
-        background = _check_background(background)
+        background = check_background(background)
         output = "rgb" if output == "rgba" else output  # composed: no alpha left
     source = prepared.source
     target = promised_size(prepared, scale)
@@ -736,7 +737,7 @@ def restore(
         alpha = None if source.alpha is None else resize_alpha(source.alpha, target)
     cover = None
     if background is not None:
-        cover = _coverage(alpha, server_alpha)
+        cover = coverage(alpha, server_alpha)
         alpha = None
 
     dpi_out = (float(dpi), float(dpi)) if dpi is not None else source.dpi
@@ -746,7 +747,7 @@ def restore(
     if source.levels is not None and not wide_out:  # an 8-bit result of a wide input
         colour = Image.fromarray(to_plain8(np.asarray(colour), source.levels))
     if background is not None and cover is not None:
-        colour = Image.fromarray(_compose(np.asarray(colour), cover, background, 255.0, np.uint8))
+        colour = Image.fromarray(compose(np.asarray(colour), cover, background, 255.0, np.uint8))
     # composed onto a background: opaque RGB (or L), whatever the input's mode
     pil = colour if background is not None else _to_pil(colour, alpha, source, output)
     keep_icc = source.icc_profile is not None and (
@@ -767,50 +768,11 @@ def restore(
     return plain(pil)
 
 
-def _check_background(value: Any) -> tuple[int, int, int]:
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 3
-        and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
-    ):
-        return (int(value[0]), int(value[1]), int(value[2]))
-    raise ConfigError(f"background={value!r} is not allowed: expected (r, g, b) with 0-255 values")
-
-
 def _carrier(source: Source) -> str:
     """The dtype an array's values travel in: its own, or uint8/uint16 for other integers."""
     if source.dtype is None or source.dtype in DTYPE_RANGES:
         return source.dtype or "uint8"
     return "uint16" if source.peak == 65535 else "uint8"
-
-
-def _coverage(alpha: np.ndarray | None, server_alpha: Image.Image | None) -> np.ndarray | None:
-    """How opaque each pixel is (0-1, float32): the input's alpha times the service's."""
-    cover: np.ndarray | None = None
-    if alpha is not None:
-        peak = DTYPE_RANGES[alpha.dtype.name][1]
-        cover = alpha.astype(np.float32) / np.float32(peak)
-    if server_alpha is not None:
-        served = np.asarray(server_alpha).astype(np.float32) / np.float32(255)
-        cover = served if cover is None else cover * served
-    return cover
-
-
-def _compose(
-    values: np.ndarray, cover: np.ndarray, background: tuple[int, int, int], peak: float, dtype: Any
-) -> np.ndarray:
-    """``values`` (white at ``peak``) over a solid ``background`` colour (0-255), opaque."""
-    colour = np.array(background, np.float64) * (peak / 255.0)
-    if values.ndim == 2:  # a gray result: the colour's luma (ITU-R 601-2, as Pillow's "L")
-        colour = np.array(colour @ np.array([0.299, 0.587, 0.114]))
-    weight = cover[..., None] if values.ndim == 3 else cover
-    mixed = values.astype(np.float64) * weight + colour * (1.0 - weight)
-    dtype = np.dtype(dtype)
-    if dtype == np.bool_:
-        return mixed >= 0.5
-    if dtype.kind != "f":
-        mixed = np.rint(np.clip(mixed, 0, peak))
-    return mixed.astype(dtype)
 
 
 def _to_array(
@@ -828,7 +790,7 @@ def _to_array(
     else:
         values = from_uint8(levels8, carrier)
     if cover is not None and background is not None:
-        values = _compose(values, cover, background, DTYPE_RANGES[carrier.name][1], carrier)
+        values = compose(values, cover, background, DTYPE_RANGES[carrier.name][1], carrier)
     if values.dtype != np.dtype(source.dtype):
         values = values.astype(source.dtype)
         alpha = None if alpha is None else alpha.astype(source.dtype)
