@@ -637,3 +637,35 @@ def test_returned_arrays_are_writable(dtype: str, layout: str) -> None:
     out = restore(serve(prepared), prepared)
     assert out.flags.writeable
     out[0, 0] = 0  # users modify results in place
+
+
+# --------------------------------------------------------------------------- background=
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_background_composes_whatever_alpha_is_left(dtype: str) -> None:
+    array = make_array(dtype, "HW4")
+    prepared = prepare(array)
+    # the service sends its own alpha too: both it and the caller's are composed away
+    out = restore(serve(prepared, output="rgba"), prepared, output="rgba", background=(0, 0, 255))
+    assert out.shape == (H, W, 3) and out.dtype == array.dtype
+    low, high = DTYPE_RANGES[dtype]
+    clear = (array[..., 3] == low) | (server_alpha((W, H)) == 0)
+    assert clear.any()
+    blue = np.array([low, low, high], dtype=array.dtype)
+    assert (out[clear] == blue).all()
+
+
+def test_background_must_be_an_rgb_triple() -> None:
+    prepared = prepare(make_array("uint8", "HW4"))
+    with pytest.raises(ConfigError, match="background"):
+        restore(serve(prepared), prepared, background="white")  # type: ignore[arg-type]
+
+
+def test_an_8_bit_result_of_a_wide_gray_input_is_in_the_modes_range() -> None:
+    frame = np.linspace(1000, 1100, W * H).reshape(H, W).astype(np.uint16)
+    prepared = prepare(Image.fromarray(frame))
+    out = restore(serve(prepared, output="rgb"), prepared, output="rgb")  # a colorizer: 8-bit RGB
+    assert out.mode == "RGB"
+    expected = np.rint(frame / 257)  # dark, as the 16-bit frame is: not stretched to 0-255
+    assert np.abs(np.asarray(out)[..., 0].astype(int) - expected).max() <= 1
