@@ -4,7 +4,7 @@
 RGB or RGBA for the features that do, and answer in the uploaded format (PNG
 for a background removal). Round trips ``restore(serve(prepare(x)), prepare(x))``
 are checked for type, mode / dtype, layout, value range, size, alpha values,
-ICC profile, DPI and EXIF orientation.
+ICC profile, DPI, EXIF orientation (kept as a tag) and background composition.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps, ImageCms
+from PIL import Image, ImageCms, ImageOps
 
 from vance_filters import imaging
 from vance_filters.errors import ConfigError, InputError
