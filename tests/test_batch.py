@@ -140,6 +140,7 @@ def test_a_repeat_hands_out_a_fresh_copy(vance_emulator, vance_client: vf.Client
 
 def test_a_changed_input_is_not_mistaken_for_a_repeat(vance_emulator, vance_client: vf.Client) -> None:
     array = np.full((8, 8), 90, np.uint8)
+    array[7, 6:] = (0, 255)  # the whole 8-bit range: as uint16 * 257 it is sent unstretched
     vf.denoise(array, client=vance_client)
     array[0, 0] = 91
     vf.denoise(array, client=vance_client)

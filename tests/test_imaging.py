@@ -4,7 +4,7 @@
 RGB or RGBA for the features that do, and answer in the uploaded format (PNG
 for a background removal). Round trips ``restore(serve(prepare(x)), prepare(x))``
 are checked for type, mode / dtype, layout, value range, size, alpha values,
-ICC profile, DPI and EXIF orientation.
+ICC profile, DPI, EXIF orientation (kept as a tag) and background composition.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageOps
 
 from vance_filters import imaging
 from vance_filters.errors import ConfigError, InputError
@@ -235,13 +235,15 @@ def _assert_same_values(name: str, image: Image.Image, out: Image.Image) -> None
     assert np.abs(after - before).max() <= tolerance
 
 
-def test_wide_gray_is_sent_as_8_bit_png_and_kept_in_range() -> None:
+def test_wide_gray_is_sent_as_8_bit_png_stretched_over_the_range_it_uses() -> None:
     image = make_pil("I;16")
     prepared = prepare(image)
     upload = Image.open(io.BytesIO(prepared.data))
     assert (upload.format, upload.mode) == ("PNG", "L")
     assert prepared.source.peak == 65535
-    assert np.array_equal(np.asarray(upload), (np.asarray(image).astype(int) + 128) // 257)
+    values = np.asarray(image).astype(np.float64)
+    low, high = values.min(), values.max()
+    assert np.array_equal(np.asarray(upload), np.rint((values - low) * 255 / (high - low)))
 
 
 def test_mode_one_comes_back_bilevel_by_threshold() -> None:
@@ -492,7 +494,9 @@ def oriented_jpeg(orientation: int) -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["bytes", "pil", "path"])
-def test_exif_orientation_is_applied_before_upload(kind: str, tmp_path: pathlib.Path) -> None:
+def test_exif_rotated_input_keeps_its_stored_pixels_and_its_orientation_tag(
+    kind: str, tmp_path: pathlib.Path
+) -> None:
     data = oriented_jpeg(6)  # 6: rotate 90 degrees clockwise to display
     source: Any = data
     if kind == "pil":
@@ -502,13 +506,17 @@ def test_exif_orientation_is_applied_before_upload(kind: str, tmp_path: pathlib.
         source.write_bytes(data)
     prepared = prepare(source)
     upload = np.asarray(Image.open(io.BytesIO(prepared.data)).convert("RGB")).astype(int)
-    assert upload.shape[:2] == (40, 20)  # upright: 20 wide, 40 tall
-    # after a clockwise quarter turn the red quarter is at the top right
-    assert upload[5, 15, 0] > 200 and upload[5, 15, 2] < 60
-    assert upload[5, 5, 2] > 200 and upload[35, 5, 2] > 200
+    assert upload.shape[:2] == (20, 40)  # as stored: 40 wide, 20 tall, red top-left quarter
+    assert upload[5, 5, 0] > 200 and upload[5, 5, 2] < 60
+    assert upload[15, 35, 2] > 200
     out = restore(serve(prepared, scale=2), prepared, scale=2)
-    size = Image.open(io.BytesIO(out)).size if kind == "bytes" else out.size
-    assert size == (40, 80)
+    result = Image.open(io.BytesIO(out)) if kind == "bytes" else out
+    assert result.size == (80, 40)  # the stored pixels, enlarged
+    exif = result.getexif()
+    assert exif[0x0112] == 6  # so a viewer turns the result as it turned the input
+    upright = ImageOps.exif_transpose(result)
+    assert upright.size == (40, 80)
+    assert upright.convert("RGB").getpixel((30, 10))[0] > 200  # red at the top right, upright
 
 
 # --------------------------------------------------------------------------- options, records
@@ -578,7 +586,7 @@ def test_sixteen_bit_result_from_the_server_is_read_as_16_bit() -> None:
     upload = np.asarray(Image.open(io.BytesIO(prepared.data))).astype(np.uint16)
     result = encoded(Image.fromarray(upload * 257), "PNG")  # the same pixels, written as 16-bit
     out = restore(result, prepared)
-    assert out.dtype == np.uint16 and np.array_equal(out, upload * 257)
+    assert out.dtype == np.uint16 and np.array_equal(out, restore(prepared.data, prepared))
 
 
 @pytest.mark.parametrize("layout", ["HW3", "HW4"])
@@ -607,8 +615,10 @@ def test_modes_jpeg_cannot_hold_are_written_as_8_bit(name: str) -> None:
     data = encoded(image, "TIFF")
     prepared = prepare(data)
     out = Image.open(io.BytesIO(restore(serve(prepared), prepared, out_format="jpg")))
-    assert (out.format, out.mode) == ("JPEG", "L")
-    expected = np.asarray(imaging.to_pil(image)).astype(int)
+    assert (out.format, out.mode) == ("JPEG", "L")  # plain 8 bits: white is the mode's white
+    expected = np.asarray(image).astype(np.float64) * 255 / WIDE[name] if name in WIDE else np.asarray(
+        image.convert("L")
+    ).astype(int)
     assert np.abs(np.asarray(out).astype(int) - expected).mean() < 3  # same picture, 8-bit
 
 
@@ -627,3 +637,35 @@ def test_returned_arrays_are_writable(dtype: str, layout: str) -> None:
     out = restore(serve(prepared), prepared)
     assert out.flags.writeable
     out[0, 0] = 0  # users modify results in place
+
+
+# --------------------------------------------------------------------------- background=
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_background_composes_whatever_alpha_is_left(dtype: str) -> None:
+    array = make_array(dtype, "HW4")
+    prepared = prepare(array)
+    # the service sends its own alpha too: both it and the caller's are composed away
+    out = restore(serve(prepared, output="rgba"), prepared, output="rgba", background=(0, 0, 255))
+    assert out.shape == (H, W, 3) and out.dtype == array.dtype
+    low, high = DTYPE_RANGES[dtype]
+    clear = (array[..., 3] == low) | (server_alpha((W, H)) == 0)
+    assert clear.any()
+    blue = np.array([low, low, high], dtype=array.dtype)
+    assert (out[clear] == blue).all()
+
+
+def test_background_must_be_an_rgb_triple() -> None:
+    prepared = prepare(make_array("uint8", "HW4"))
+    with pytest.raises(ConfigError, match="background"):
+        restore(serve(prepared), prepared, background="white")  # type: ignore[arg-type]
+
+
+def test_an_8_bit_result_of_a_wide_gray_input_is_in_the_modes_range() -> None:
+    frame = np.linspace(1000, 1100, W * H).reshape(H, W).astype(np.uint16)
+    prepared = prepare(Image.fromarray(frame))
+    out = restore(serve(prepared, output="rgb"), prepared, output="rgb")  # a colorizer: 8-bit RGB
+    assert out.mode == "RGB"
+    expected = np.rint(frame / 257)  # dark, as the 16-bit frame is: not stretched to 0-255
+    assert np.abs(np.asarray(out)[..., 0].astype(int) - expected).max() <= 1

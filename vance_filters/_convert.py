@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 from PIL import Image
 
+from ._depth import Levels, expand
 from .errors import InputError
 
 #: White (the largest value) per supported array dtype; black is 0 / False.
@@ -34,8 +35,10 @@ _LAYOUTS: dict[int, tuple[str, str]] = {
     4: ("HW4", "RGBA"),
 }
 
-_ALLOWED_ARRAYS = "arrays of shape (H, W) or (H, W, C) with C in 1-4 and dtype " + ", ".join(
-    f"{name} ({lo:g}-{hi:g})" for name, (lo, hi) in DTYPE_RANGES.items()
+_ALLOWED_ARRAYS = (
+    "arrays of shape (H, W) or (H, W, C) with C in 1-4 and dtype "
+    + ", ".join(f"{name} ({lo:g}-{hi:g})" for name, (lo, hi) in DTYPE_RANGES.items())
+    + ", or another integer dtype with values in 0-255 or 0-65535"
 )
 
 #: Pillow modes whose values are gray levels wider than 8 bits.
@@ -64,7 +67,7 @@ def check_array(array: np.ndarray) -> tuple[str, str]:
     Raises :class:`InputError` naming the problem and what is allowed.
     """
     dtype = array.dtype
-    if dtype.name not in DTYPE_RANGES:
+    if dtype.name not in DTYPE_RANGES and dtype.kind not in "iu":
         raise _problem(f"array dtype {dtype} is not supported")
     if array.ndim not in (2, 3):
         raise _problem(f"array of shape {array.shape} has {array.ndim} dimensions")
@@ -75,7 +78,13 @@ def check_array(array: np.ndarray) -> tuple[str, str]:
     else:
         channels = array.shape[2]
         if channels not in _LAYOUTS:
-            raise _problem(f"array of shape {array.shape} has {channels} channels")
+            hint = ""
+            if array.shape[0] in _LAYOUTS:
+                hint = (
+                    f" (it looks channel-first, {array.shape[0]} channels of"
+                    f" {array.shape[1]}x{channels}: pass np.moveaxis(a, 0, -1))"
+                )
+            raise _problem(f"array of shape {array.shape} has {channels} channels{hint}")
         layout, mode = _LAYOUTS[channels]
     if dtype.kind == "f":
         low, high = float(array.min()), float(array.max())
@@ -165,24 +174,30 @@ def wide_gray_peak(image: Image.Image) -> float:
     return 255.0 if high <= 255 else 65535.0
 
 
-def wide_gray_to_l(image: Image.Image, peak: float) -> Image.Image:
-    """An ``I;16*``/``I``/``F`` image as 8-bit ``L``."""
+def wide_gray_values(image: Image.Image, peak: float) -> np.ndarray:
+    """The values of an ``I;16*``/``I``/``F`` image as a native-order array (uint16 for 16-bit data)."""
     values = np.asarray(image)
     if values.dtype.byteorder == ">":
         values = values.astype(values.dtype.newbyteorder("="))
-    if values.dtype == np.int32:
-        values = values.astype(np.uint16) if peak == 65535 else values
+    if values.dtype == np.int32 and peak == 65535:
+        values = values.astype(np.uint16)
+    return values
+
+
+def wide_gray_to_l(image: Image.Image, peak: float) -> Image.Image:
+    """An ``I;16*``/``I``/``F`` image as 8-bit ``L`` over its mode's whole range (0 → 0, peak → 255)."""
+    values = wide_gray_values(image, peak)
     return Image.fromarray(np.ascontiguousarray(to_uint8(values, peak)))
 
 
-def l_to_wide_gray(gray: Image.Image, mode: str, peak: float) -> Image.Image:
-    """An 8-bit ``L`` image back in a wide gray ``mode`` with white at ``peak``."""
+def l_to_wide_gray(gray: Image.Image, mode: str, levels: Levels) -> Image.Image:
+    """8-bit ``L`` levels back in a wide gray ``mode``, through the input's :class:`Levels`."""
     values = np.asarray(gray)
     if mode == "F":
-        return Image.fromarray(from_uint8(values, np.float32, peak))
+        return Image.fromarray(expand(values, levels, np.float32))
     if mode == "I":
-        return Image.fromarray(from_uint8(values, np.int32, peak))
-    wide = from_uint8(values, np.uint16, peak)
+        return Image.fromarray(expand(values, levels, np.int32))
+    wide = expand(values, levels, np.uint16)
     if mode == "I;16":
         return Image.fromarray(wide)
     order = ">u2" if mode == "I;16B" else "<u2" if mode == "I;16L" else "=u2"

@@ -181,7 +181,7 @@ def plan_and_encode(
     Parameters
     ----------
     image : PIL.Image.Image
-        8-bit ``L``, ``LA``, ``RGB`` or ``RGBA``, upright.
+        8-bit ``L``, ``LA``, ``RGB`` or ``RGBA``, as stored.
     formats : tuple of str
         Formats allowed, in order of preference: ``("png", "jpeg")``,
         ``("png",)`` or ``("jpeg",)``.

@@ -54,6 +54,7 @@ __all__ = [
     "JobTimeoutError",
     "LimitExceededError",
     "NotFoundError",
+    "PrecisionWarning",
     "ProtocolError",
     "RequestTimeoutError",
     "ResultDecodeError",
@@ -294,6 +295,37 @@ class ConfigError(VanceError, ValueError):
 
 class DownscaleWarning(UserWarning):
     """An image was downscaled to fit the upload limits."""
+
+
+class PrecisionWarning(UserWarning):
+    """An image has more distinct levels than the service's 8 bits can give back.
+
+    The service works in 8 bits per channel. A uint16, ``I;16``, ``I``, ``F``
+    or float input is stretched over the range its values use before it is
+    reduced to 8 bits, so up to 256 levels per channel survive; when a
+    channel holds more distinct values than that, neighbouring levels merge.
+
+    The message is the same for every image of a kind, so a batch warns once
+    per kind under Python's default filter; the numbers are attributes.
+
+    Attributes
+    ----------
+    levels_in : int
+        Distinct values in the channel that lost the most.
+    levels_out : int
+        How many of them come back, at most.
+    low, high : float
+        The range the image's values use (the result is mapped back to it).
+    """
+
+    def __init__(
+        self, message: str, levels_in: int = 0, levels_out: int = 0, low: float = 0, high: float = 0
+    ) -> None:
+        super().__init__(message)
+        self.levels_in = levels_in
+        self.levels_out = levels_out
+        self.low = low
+        self.high = high
 
 
 class InsecureWebhookWarning(UserWarning):

@@ -305,6 +305,7 @@ def _run_job(
     prepared = imaging.prepare(image, upload_format=upload_format, on_limit=on_limit)
     width, height = imaging.promised_size(prepared, flt.scale)
     pixel_limit = min(imaging.MAX_RESULT_PIXELS, max(4 * width * height, 4_000_000))
+    background = getattr(flt.steps()[-1], "background", None)  # (r, g, b) once normalised
 
     def restore(data: bytes, trans_id: str | None) -> Any:
         return imaging.restore(
@@ -317,6 +318,7 @@ def _run_job(
             quality=flt.out_quality,
             trans_id=trans_id,
             max_result_pixels=pixel_limit,
+            background=background,
         )
 
     def scrubbed(error: ResultDecodeError) -> ResultDecodeError:

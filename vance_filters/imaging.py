@@ -2,11 +2,13 @@
 
 :func:`prepare` takes what a user hands a filter (a ``PIL.Image.Image`` in any
 mode, a numpy array, the bytes of an image file or a path), validates it,
-applies the EXIF orientation, splits off the alpha channel and encodes the
-colour within the service's limits. :func:`restore` decodes the service's
-result safely and gives it back as the caller's own type, size, mode, dtype,
-value range and channel layout, with the alpha, ICC profile and DPI put back.
-This module knows no HTTP.
+splits off the alpha channel and encodes the colour within the service's
+limits. :func:`restore` decodes the service's result safely and gives it back
+as the caller's own type, size, mode, dtype, value range and channel layout,
+with the alpha, ICC profile, DPI and EXIF put back. The stored pixels are sent
+and returned as stored (never turned by the EXIF orientation); the
+Orientation tag travels with them, so a viewer shows the result as it showed
+the input (:mod:`vance_filters._exif`). This module knows no HTTP.
 
 Value ranges (the dtype table, :data:`DTYPE_RANGES`)
 
@@ -14,17 +16,22 @@ Value ranges (the dtype table, :data:`DTYPE_RANGES`)
 dtype     range        sent as / returned as
 ========= ============ ===========================================
 uint8     0-255        as is
-uint16    0-65535      ``round(v / 257)`` / ``v * 257``
-float16,  0.0-1.0      ``round(v * 255)`` / ``v / 255`` in the same dtype
+uint16    0-65535      stretched (below)
+float16,  0.0-1.0      stretched (below), back in the same dtype
 float32,
 float64
 bool      False/True   0/255 / ``v >= 128``
+other     0-255 or     read as uint8 or uint16 (by their values), given
+integers  0-65535      back in their own dtype
 ========= ============ ===========================================
 
 Pillow modes ``I;16*`` are 0-65535; ``I`` and ``F`` are read as 0-255 or
-0-65535 (``F`` also 0-1) from their values, and come back in the same range.
-The service works in 8 bits, so wider inputs come back quantised to 8 bits
-in their own range.
+0-65535 (``F`` also 0-1) from their values. The service works in 8 bits, so
+wide values (uint16, floats, ``I;16*``, ``I``, ``F``) are stretched over the
+range they use, ``[min, max]`` → 0-255, and the result's levels are mapped back
+to ``[min, max]`` in the input's dtype or mode (:mod:`vance_filters._depth`):
+up to 256 levels per channel survive, and a :class:`PrecisionWarning` says
+when a channel had more.
 
 Channel layouts: ``(H, W)`` and ``(H, W, 1)`` are gray, ``(H, W, 2)`` gray +
 alpha, ``(H, W, 3)`` RGB, ``(H, W, 4)`` RGBA.
@@ -42,9 +49,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin
+from PIL import Image
 
-from . import _encode
+from . import _encode, _exif
+from ._background import check_background, compose, coverage
 from ._convert import (
     DTYPE_RANGES,
     WIDE_GRAY_MODES,
@@ -57,7 +65,17 @@ from ._convert import (
     split_8bit,
     to_uint8,
     wide_gray_peak,
-    wide_gray_to_l,
+    wide_gray_values,
+)
+from ._depth import Levels, expand, integer_carrier, levels_for, reduce, to_plain8, warn_if_merged
+from ._result import (
+    decode_error,
+    encode_result,
+    open_result,
+    plain,
+    resize,
+    resize_alpha,
+    result_8bit,
 )
 from ._warn import user_stacklevel
 from .errors import (
@@ -65,8 +83,6 @@ from .errors import (
     DownscaleWarning,
     InputError,
     LimitExceededError,
-    ResultDecodeError,
-    ResultTooLargeError,
 )
 
 __all__ = [
@@ -110,7 +126,7 @@ class Source:
     kind : {"pil", "array", "bytes", "path"}
         The type of the input.
     size : (int, int)
-        ``(width, height)`` after the EXIF orientation was applied.
+        ``(width, height)`` as stored (the EXIF orientation is not applied).
     mode : str
         The input's Pillow mode (for arrays: the equivalent 8-bit mode ``L``,
         ``LA``, ``RGB`` or ``RGBA``; for bytes and paths: the decoded mode).
@@ -119,7 +135,8 @@ class Source:
     peak : float
         The input's white value (255, 65535 or 1.0; 1 for bool).
     dtype : str or None
-        The array's dtype name (arrays only).
+        The array's dtype name (arrays only; integers other than uint8 and
+        uint16 travel as one of those, by their values).
     layout : str or None
         The array's layout: ``"HW"``, ``"HW1"``, ``"HW2"``, ``"HW3"`` or ``"HW4"``.
     container : str or None
@@ -133,6 +150,12 @@ class Source:
     alpha : numpy.ndarray or None
         The input's alpha channel, ``(H, W)``, in the input's dtype (uint8
         for Pillow images and files).
+    levels : Levels or None
+        How wide values (uint16, floats, ``I;16*``, ``I``, ``F``) map to the
+        8 bits sent and back; None for 8-bit and bilevel inputs.
+    exif : bytes or None
+        The input's EXIF to carry onto the result (thumbnail and file layout
+        tags left behind).
 
     Examples
     --------
@@ -154,6 +177,8 @@ class Source:
     icc_profile: bytes | None = field(default=None, repr=False)
     dpi: tuple[float, float] | None = None
     alpha: np.ndarray | None = field(default=None, repr=False, compare=False)
+    levels: Levels | None = None
+    exif: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -243,20 +268,6 @@ def _read_path(path: str | os.PathLike[str]) -> bytes:
         raise InputError(f"path {name!r} cannot be read: {exc.strerror or exc}") from None
 
 
-def _upright(image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation (no copy when there is none)."""
-    try:
-        orientation = image.getexif().get(0x0112, 1)
-    except Exception:  # noqa: BLE001 - broken EXIF: treat as upright
-        return image
-    if orientation in (2, 3, 4, 5, 6, 7, 8):
-        try:
-            return ImageOps.exif_transpose(image)
-        except Exception:  # noqa: BLE001
-            return image
-    return image
-
-
 def _dpi_of(info: dict[str, Any]) -> tuple[float, float] | None:
     dpi = info.get("dpi")
     if isinstance(dpi, (tuple, list)) and len(dpi) == 2:
@@ -267,74 +278,107 @@ def _dpi_of(info: dict[str, Any]) -> tuple[float, float] | None:
     return None
 
 
-def _intake(image: Any) -> tuple[Image.Image, np.ndarray | None, Source]:
-    """Validate ``image``; return its 8-bit colour (``L``/``RGB``), alpha and :class:`Source`."""
+def _intake(image: Any, view: bool = False) -> tuple[Image.Image, np.ndarray | None, Source]:
+    """Validate ``image``; return its 8-bit colour (``L``/``RGB``), alpha and :class:`Source`.
+
+    ``view``: for viewing (:func:`to_pil`): wide values are reduced over their
+    dtype's whole range, not stretched, and no :class:`PrecisionWarning` is issued.
+    """
     if isinstance(image, np.ndarray):
-        return _intake_array(image)
+        return _intake_array(image, view)
     if isinstance(image, Image.Image):
-        return _intake_pil(image, "pil")
+        return _intake_pil(image, "pil", view)
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
         if not data:
             raise InputError("empty bytes given; allowed: the bytes of an image file")
         named = getattr(image, "name", None)  # a file's bytes that know its name (the CLI's)
         what = f"file {named!r}" if isinstance(named, str) else "the bytes given"
-        return _intake_pil(_open_bytes(data, what), "bytes")
+        return _intake_pil(_open_bytes(data, what), "bytes", view)
     if isinstance(image, (str, os.PathLike)):
         data = _read_path(image)
-        return _intake_pil(_open_bytes(data, f"file {os.fspath(image)!r}"), "path")
+        return _intake_pil(_open_bytes(data, f"file {os.fspath(image)!r}"), "path", view)
     raise InputError(
         f"cannot use a {type(image).__module__}.{type(image).__qualname__} as an image; allowed:"
         " PIL.Image.Image, numpy.ndarray, bytes of an image file, str or os.PathLike path"
     )
 
 
-def _intake_array(array: np.ndarray) -> tuple[Image.Image, np.ndarray | None, Source]:
+def _intake_array(array: np.ndarray, view: bool) -> tuple[Image.Image, np.ndarray | None, Source]:
     array = np.asarray(array)
     layout, mode = check_array(array)
     height, width = array.shape[:2]
-    data = to_uint8(array)
-    if data.ndim == 3 and data.shape[2] == 1:
-        data = data[:, :, 0]
+    carrier = integer_carrier(array)
+    work = array.astype(carrier) if carrier is not None else array
     alpha = None
     if mode in ("LA", "RGBA"):
-        alpha = np.ascontiguousarray(array[:, :, -1])
+        alpha = np.ascontiguousarray(work[:, :, -1])
+    values = work[:, :, 0] if mode in ("L", "LA") and work.ndim == 3 else work
     if mode == "RGBA":
-        # Pillow maps a contiguous RGBA buffer without copying: one copy, into RGB
-        colour = Image.fromarray(np.ascontiguousarray(data)).convert("RGB")
+        values = work[:, :, :3]
+    levels = None
+    if work.dtype == np.uint16 or work.dtype.kind == "f":
+        levels = _levels(values, DTYPE_RANGES[work.dtype.name][1], view)
+        data = reduce(values, levels)
+        if not view:
+            warn_if_merged(values, data, levels, f"the {array.dtype} array")
     else:
-        if mode == "LA":
-            data = data[:, :, 0]
-        colour = Image.fromarray(np.ascontiguousarray(data))
+        data = to_uint8(values)
+    colour = Image.fromarray(np.ascontiguousarray(data))
     source = Source(
         kind="array",
         size=(width, height),
         mode=mode,
         gray=mode in ("L", "LA"),
-        peak=float(DTYPE_RANGES[array.dtype.name][1]),
+        peak=float(DTYPE_RANGES[work.dtype.name][1]),
         dtype=array.dtype.name,
         layout=layout,
         transparency=alpha is not None,
         alpha=alpha,
+        levels=levels,
     )
     return colour, alpha, source
 
 
-def _intake_pil(image: Image.Image, kind: Kind) -> tuple[Image.Image, np.ndarray | None, Source]:
-    if image.width < 1 or image.height < 1:
-        raise InputError(f"the image is empty ({image.width}x{image.height})")
-    container = image.format if kind in ("bytes", "path") else None
+def _levels(values: np.ndarray, peak: float, view: bool) -> Levels:
+    """Stretched over the values' range, or (``view``) the dtype's standard 0 → 0, 255 → peak."""
+    return Levels(0.0, peak / 255.0, 0.0, peak, peak) if view else levels_for(values, peak)
+
+
+def _load(image: Image.Image) -> None:
+    """Decode a lazily opened image; a closed or broken one is an :class:`InputError`."""
     try:
         image.load()
     except Exception as exc:  # noqa: BLE001 - a lazily opened file that fails to decode
+        lazy_and_closed = getattr(image, "fp", True) is None and getattr(image, "_im", True) is None
+        if lazy_and_closed or (isinstance(exc, ValueError) and "closed" in str(exc)):
+            raise InputError(
+                "the image was closed (Image.close(), or the end of its `with Image.open(...)`"
+                " block) before it was used: reopen it, or call image.load() or image.copy()"
+                " inside the block"
+            ) from None
         raise InputError(f"the image cannot be decoded ({type(exc).__name__}: {exc})") from None
+
+
+def _intake_pil(
+    image: Image.Image, kind: Kind, view: bool
+) -> tuple[Image.Image, np.ndarray | None, Source]:
+    if image.width < 1 or image.height < 1:
+        raise InputError(f"the image is empty ({image.width}x{image.height})")
+    container = image.format if kind in ("bytes", "path") else None
+    _load(image)
     info: dict[str, Any] = {str(k): v for k, v in image.info.items()}
-    image = _upright(image)
     mode = image.mode
     peak = 255.0
+    levels = None
     if mode in WIDE_GRAY_MODES:
         peak = wide_gray_peak(image)
-        colour, alpha_img = wide_gray_to_l(image, peak), None
+        values = wide_gray_values(image, peak)
+        levels = _levels(values, peak, view)
+        data = reduce(values, levels)
+        if not view:
+            warn_if_merged(values, data, levels, f"the mode {mode} image")
+        colour, alpha_img = Image.fromarray(np.ascontiguousarray(data)), None
     else:
         colour, alpha_img, _ = split_8bit(image)
     has_transparency = alpha_img is not None
@@ -351,6 +395,8 @@ def _intake_pil(image: Image.Image, kind: Kind) -> tuple[Image.Image, np.ndarray
         icc_profile=icc if isinstance(icc, bytes) and icc else None,
         dpi=_dpi_of(info),
         alpha=alpha,
+        levels=levels,
+        exif=_exif.read(image),
     )
     return colour, alpha, source
 
@@ -387,8 +433,14 @@ def prepare(
     image : PIL.Image.Image, numpy.ndarray, bytes or path
         A Pillow image in any mode Pillow converts to RGB; an array of shape
         ``(H, W[, C])``, C in 1-4, dtype uint8, uint16, float16/32/64 in
-        [0, 1] or bool; the bytes of an image file; or a ``str`` /
-        ``os.PathLike`` path to one.
+        [0, 1], bool, or another integer dtype with values in 0-255 (read as
+        uint8) or 0-65535 (read as uint16); the bytes of an image file; or a
+        ``str`` / ``os.PathLike`` path to one. Wide values (uint16, floats,
+        ``I;16``, ``I``, ``F``) are stretched over the range they use before
+        the 8-bit upload, with a :class:`PrecisionWarning` when a channel has
+        more distinct values than 256 levels keep. The stored pixels are sent
+        as stored (the EXIF orientation is not applied; :func:`restore`
+        carries the tag).
     upload_format : {"auto", "png", "jpeg"}
         ``"auto"``: lossless PNG when it fits ``max_bytes``, else JPEG q95
         (4:4:4, then 4:2:0), else the smallest downscale that fits. Gray,
@@ -530,21 +582,24 @@ def _upload_stem(image: Any) -> str:
 def to_pil(image: ImageInput) -> Image.Image:
     """Any accepted image as an upright 8-bit Pillow image (``L``, ``LA``, ``RGB`` or ``RGBA``).
 
+    For viewing (``vf.compare``): the EXIF orientation is applied, and wide
+    values are reduced over their dtype's range (white is the dtype's white).
+
     Examples
     --------
     >>> import numpy as np
     >>> to_pil(np.ones((2, 3), np.float32)).mode
     'L'
     """
-    colour, alpha, _ = _intake(image)
-    if alpha is None:
-        return colour
-    alpha8 = Image.fromarray(to_uint8(alpha))
-    return Image.merge(colour.mode + "A", (*colour.split(), alpha8))
+    colour, alpha, source = _intake(image, view=True)
+    if alpha is not None:
+        alpha8 = Image.fromarray(to_uint8(alpha))
+        colour = Image.merge(colour.mode + "A", (*colour.split(), alpha8))
+    return _exif.upright(colour, source.exif)
 
 
 def promised_size(prepared: Prepared, scale: float = 1) -> tuple[int, int]:
-    """The size a result must have: the input's (upright) size times ``scale``.
+    """The size a result must have: the input's (stored) size times ``scale``.
 
     Examples
     --------
@@ -559,94 +614,6 @@ def promised_size(prepared: Prepared, scale: float = 1) -> tuple[int, int]:
 # --------------------------------------------------------------------------- restore
 
 
-def _open_result(data: bytes, max_pixels: int, trans_id: str | None) -> Image.Image:
-    """Decode a result, refusing one that claims more than ``max_pixels`` before loading it.
-
-    PNG and JPEG (what the service sends) are opened through their plugins so
-    that ``max_pixels`` (not Pillow's global guard) decides; anything else goes
-    through ``Image.open`` and Pillow's own guard.
-    """
-    buffer = io.BytesIO(data)
-    try:
-        image: Image.Image
-        if data[:8] == b"\x89PNG\r\n\x1a\n":
-            image = PngImagePlugin.PngImageFile(buffer)
-        elif data[:3] == b"\xff\xd8\xff":
-            image = JpegImagePlugin.JpegImageFile(buffer)
-        else:
-            image = Image.open(buffer)
-    except Image.DecompressionBombError as exc:
-        raise ResultTooLargeError(
-            f"the result claims too many pixels ({exc})", trans_id=trans_id
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - anything undecodable
-        raise _decode_error(data, exc, trans_id) from None
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ResultTooLargeError(
-            f"the result claims {width}x{height} = {width * height / 1e6:.1f} MP, more than"
-            f" max_result_pixels={max_pixels} ({max_pixels / 1e6:.1f} MP); it was not decoded",
-            trans_id=trans_id,
-            hint="pass a larger max_result_pixels if the result is expected to be this big",
-        )
-    if width < 1 or height < 1:
-        raise ResultDecodeError(f"the result is empty ({width}x{height})", trans_id=trans_id)
-    try:
-        image.load()
-    except Exception as exc:  # noqa: BLE001
-        raise _decode_error(data, exc, trans_id) from None
-    return image
-
-
-def _decode_error(data: bytes, exc: BaseException, trans_id: str | None) -> ResultDecodeError:
-    excerpt = data[:60].decode("ascii", "replace")
-    excerpt = "".join(c if c.isprintable() else "?" for c in excerpt)
-    return ResultDecodeError(
-        f"the result ({len(data)} bytes, starting {excerpt!r}) is not an image Pillow can decode"
-        f" ({type(exc).__name__})",
-        trans_id=trans_id,
-    )
-
-
-def _result_8bit(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    """The decoded result as 8-bit colour (``L``/``RGB``) and alpha (``L``) or None."""
-    if image.mode in WIDE_GRAY_MODES:
-        try:
-            peak = wide_gray_peak(image)
-        except InputError:
-            peak = 65535.0
-        return wide_gray_to_l(image, peak), None
-    try:
-        colour, alpha, _ = split_8bit(image)
-    except InputError:
-        colour, alpha = image.convert("RGB"), None
-    return colour, alpha
-
-
-def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    if image.size == size:
-        return image
-    return image.resize(size, Image.Resampling.LANCZOS)
-
-
-def _resize_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an alpha plane (any supported dtype) with Lanczos, in float for wide dtypes."""
-    if (alpha.shape[1], alpha.shape[0]) == size:
-        return alpha
-    if alpha.dtype == np.uint8:
-        return np.asarray(Image.fromarray(alpha).resize(size, Image.Resampling.LANCZOS))
-    if alpha.dtype == np.bool_:
-        eight = Image.fromarray(alpha.view(np.uint8) * np.uint8(255))
-        return np.asarray(eight.resize(size, Image.Resampling.LANCZOS)) >= 128
-    peak = DTYPE_RANGES[alpha.dtype.name][1]
-    plane = Image.fromarray(alpha.astype(np.float32))
-    out = np.asarray(plane.resize(size, Image.Resampling.LANCZOS))
-    out = np.clip(out, 0, peak)
-    if alpha.dtype.kind == "u":
-        out = np.rint(out)
-    return out.astype(alpha.dtype)
-
-
 def restore(
     result: bytes,
     prepared: Prepared,
@@ -658,6 +625,7 @@ def restore(
     quality: int | None = None,
     trans_id: str | None = None,
     max_result_pixels: int = MAX_RESULT_PIXELS,
+    background: tuple[int, int, int] | None = None,
 ) -> Any:
     """Decode the service's result and give it back as the caller's type.
 
@@ -691,6 +659,11 @@ def restore(
     max_result_pixels : int
         Refuse (with :class:`ResultTooLargeError`) a result claiming more
         pixels than this, before decoding it. Default :data:`MAX_RESULT_PIXELS`.
+    background : (r, g, b), optional
+        The solid colour the result was composed onto (``background=`` of
+        the filters): whatever alpha is left (the input's, or the service's)
+        is composed onto it too, so the result is opaque, with no alpha
+        channel (an ``"rgba"`` output becomes ``"rgb"``).
 
     Returns
     -------
@@ -703,9 +676,13 @@ def restore(
         container format (PNG, JPEG, WebP, TIFF, BMP, GIF...; a result with
         alpha in a container that cannot hold it, JPEG or BMP, becomes PNG;
         GIF transparency is on/off; animations keep their first frame);
-        path in → PIL. The input's ICC profile (when the colour family is
-        unchanged) and DPI are carried over; EXIF is not (the pixels are
-        already upright). ``out_format`` only applies to bytes.
+        path in → PIL. Wide inputs (uint16, float, ``I;16``, ``I``, ``F``)
+        come back in the range their values used (see :func:`prepare`). The
+        input's ICC profile (when the colour family is unchanged), DPI and
+        EXIF (thumbnail dropped, size fields set to the result's size, the
+        Orientation tag kept: the pixels are the stored ones) are carried
+        over: ``info`` of a PIL result, the container of a bytes result.
+        ``out_format`` only applies to bytes.
 
     Raises
     ------
@@ -728,41 +705,55 @@ def restore(
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
         raise ConfigError(f"scale={scale!r} is not allowed: expected a positive number")
     _check_positive_int("max_result_pixels", max_result_pixels)
+    if background is not None:
+        background = check_background(background)
+        output = "rgb" if output == "rgba" else output  # composed: no alpha left
     source = prepared.source
     target = promised_size(prepared, scale)
-    decoded = _open_result(bytes(result), max_result_pixels, trans_id)
+    decoded = open_result(bytes(result), max_result_pixels, trans_id)
     try:
-        colour, server_alpha = _result_8bit(decoded)
+        colour, server_alpha = result_8bit(decoded)
     except Exception as exc:  # noqa: BLE001
-        raise _decode_error(bytes(result), exc, trans_id) from None
+        raise decode_error(bytes(result), exc, trans_id) from None
     colour.info = {}  # the result's own metadata is replaced by the input's below
     if colour.size != target:
         logger.debug("result %dx%d resized to the promised %dx%d", *colour.size, *target)
-        colour = _resize(colour, target)
+        colour = resize(colour, target)
         if server_alpha is not None:
-            server_alpha = _resize(server_alpha, target)
+            server_alpha = resize(server_alpha, target)
 
     gray_out = source.gray and output == "same"
     wanted = "L" if gray_out else "RGB"
     if colour.mode != wanted:
-        colour = colour.convert(wanted)
+        colour = colour.convert(wanted)  # e.g. an RGB result of a gray upload: gray again
+    carrier = _carrier(source)
     alpha: np.ndarray | None
     if output == "rgba":
         if server_alpha is not None:
             alpha = np.asarray(server_alpha)
         elif source.alpha is not None:
-            alpha = _resize_alpha(to_uint8(source.alpha), target)
+            alpha = resize_alpha(to_uint8(source.alpha), target)
         else:
             alpha = np.full((target[1], target[0]), 255, np.uint8)
-        if source.kind == "array" and source.dtype is not None:
-            alpha = from_uint8(alpha, source.dtype)
+        if source.kind == "array":
+            alpha = from_uint8(alpha, carrier)
     else:
-        alpha = None if source.alpha is None else _resize_alpha(source.alpha, target)
+        alpha = None if source.alpha is None else resize_alpha(source.alpha, target)
+    cover = None
+    if background is not None:
+        cover = coverage(alpha, server_alpha)
+        alpha = None
 
     dpi_out = (float(dpi), float(dpi)) if dpi is not None else source.dpi
     if source.kind == "array":
-        return _to_array(colour, alpha, source, output)
-    pil = _to_pil(colour, alpha, source, output)
+        return _to_array(colour, alpha, source, cover, background)
+    wide_out = gray_out and source.mode in WIDE_GRAY_MODES and background is None
+    if source.levels is not None and not wide_out:  # an 8-bit result of a wide input
+        colour = Image.fromarray(to_plain8(np.asarray(colour), source.levels))
+    if background is not None and cover is not None:
+        colour = Image.fromarray(compose(np.asarray(colour), cover, background, 255.0, np.uint8))
+    # composed onto a background: opaque RGB (or L), whatever the input's mode
+    pil = colour if background is not None else _to_pil(colour, alpha, source, output)
     keep_icc = source.icc_profile is not None and (
         is_gray_mode(pil.mode) == source.gray and (pil.mode == "CMYK") == (source.mode == "CMYK")
     )
@@ -770,34 +761,43 @@ def restore(
         pil.info["icc_profile"] = source.icc_profile
     if dpi_out is not None:
         pil.info["dpi"] = dpi_out
+    exif = _exif.fit(source.exif, pil.size)
+    if exif is not None:
+        pil.info["exif"] = exif
     if source.kind == "bytes":
+        if wide_out and source.levels is not None:
+            colour = Image.fromarray(to_plain8(np.asarray(colour), source.levels))
         eight_bit = colour if alpha is None else _to_pil(colour, alpha, source, "rgb")
-        return _encode_result(pil, eight_bit, source, out_format, dpi_out, keep_icc, quality)
-    return _plain(pil)
+        return encode_result(pil, eight_bit, source, out_format, dpi_out, keep_icc, quality, exif)
+    return plain(pil)
 
 
-def _plain(image: Image.Image) -> Image.Image:
-    """A plain ``Image`` rather than a ``PngImageFile`` tied to the downloaded bytes, no pixel copy.
-
-    A decoder's image object claims a ``format`` (e.g. PNG for a JPEG input's result) and
-    keeps the file around; the caller gets what ``Image.filter`` would give instead.
-    """
-    if type(image) is Image.Image:
-        return image
-    if image.mode in ("P", "PA"):
-        return image.copy()
-    image.load()
-    plain = Image.Image()._new(image.im)
-    plain.info = dict(image.info)
-    return plain
+def _carrier(source: Source) -> str:
+    """The dtype an array's values travel in: its own, or uint8/uint16 for other integers."""
+    if source.dtype is None or source.dtype in DTYPE_RANGES:
+        return source.dtype or "uint8"
+    return "uint16" if source.peak == 65535 else "uint8"
 
 
 def _to_array(
-    colour: Image.Image, alpha: np.ndarray | None, source: Source, output: str
+    colour: Image.Image,
+    alpha: np.ndarray | None,
+    source: Source,
+    cover: np.ndarray | None = None,
+    background: tuple[int, int, int] | None = None,
 ) -> np.ndarray:
     assert source.dtype is not None and source.layout is not None
-    dtype = np.dtype(source.dtype)
-    values = from_uint8(np.asarray(colour), dtype)
+    carrier = np.dtype(_carrier(source))
+    levels8 = np.asarray(colour)
+    if source.levels is not None:
+        values = expand(levels8, source.levels, carrier)
+    else:
+        values = from_uint8(levels8, carrier)
+    if cover is not None and background is not None:
+        values = compose(values, cover, background, DTYPE_RANGES[carrier.name][1], carrier)
+    if values.dtype != np.dtype(source.dtype):
+        values = values.astype(source.dtype)
+        alpha = None if alpha is None else alpha.astype(source.dtype)
     if not values.flags.writeable:  # Pillow's buffer is read-only bytes: give the caller their own
         values = values.copy()
     if alpha is None:
@@ -815,8 +815,9 @@ def _to_pil(
         alpha_img = Image.fromarray(alpha if alpha.dtype == np.uint8 else to_uint8(alpha))
         return Image.merge(colour.mode + "A", (*colour.split(), alpha_img))
     if output == "same" or not source.gray:
-        if source.mode in WIDE_GRAY_MODES:
-            return l_to_wide_gray(colour, source.mode, source.peak)
+        if source.mode in WIDE_GRAY_MODES and colour.mode == "L":
+            levels = source.levels or _levels(np.zeros(1), source.peak, True)
+            return l_to_wide_gray(colour, source.mode, levels)
         if source.mode == "1":
             return colour.point(lambda v: 255 if v >= 128 else 0).convert(
                 "1", dither=Image.Dither.NONE
@@ -824,46 +825,3 @@ def _to_pil(
         target = same_mode(source.mode, source.transparency)
         return mode_from_rgb(colour, target)
     return colour
-
-
-def _encode_result(
-    pil: Image.Image,
-    eight_bit: Image.Image,
-    source: Source,
-    out_format: str | None,
-    dpi: tuple[float, float] | None,
-    keep_icc: bool,
-    quality: int | None = None,
-) -> bytes:
-    if out_format is not None:
-        fmt = _OUT_FORMATS[str(out_format).lower()]
-    else:
-        fmt = _SAVE_AS.get(source.container or "PNG", source.container or "PNG")
-        if fmt not in Image.SAVE:
-            fmt = "PNG"
-    has_alpha = "A" in pil.getbands()
-    if has_alpha and fmt not in _ALPHA_CONTAINERS:
-        if out_format is None:
-            fmt = "PNG"  # JPEG / BMP... cannot hold the alpha: PNG keeps it
-        else:
-            # a JPEG was asked for explicitly: the alpha is dropped
-            pil = eight_bit = eight_bit.convert("RGB")
-            has_alpha = False
-    options: dict[str, Any] = {}
-    if keep_icc and source.icc_profile:
-        options["icc_profile"] = source.icc_profile
-    if dpi is not None:
-        options["dpi"] = dpi
-    if fmt in ("JPEG", "WEBP"):
-        options["quality"] = 95 if quality is None else quality
-    if fmt == "JPEG":
-        options["subsampling"] = "4:4:4"
-    buffer = io.BytesIO()
-    try:
-        pil.save(buffer, fmt, **options)
-    except (OSError, ValueError, KeyError, TypeError):
-        # this container cannot hold this mode (e.g. 16-bit or bilevel as JPEG): use the
-        # 8-bit gray / RGB(A) version of the same result
-        buffer = io.BytesIO()
-        eight_bit.save(buffer, fmt, **options)
-    return buffer.getvalue()
