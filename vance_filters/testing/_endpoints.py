@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
 import secrets
 import threading
@@ -71,8 +72,14 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "result"
 
 
-#: Hosts a plain-http webhook may name (the service insists on https for anything else).
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine: localhost, 127.x, ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_webhook(url: str) -> None:
@@ -84,8 +91,7 @@ def _check_webhook(url: str) -> None:
         raise ApiError(10001, "webhook must be an https URL") from None
     if parts.scheme not in ("http", "https") or not host or re.search(r"\s", url):
         raise ApiError(10001, "webhook must be an https URL")
-    loopback = host in _LOOPBACK_HOSTS or host.startswith("127.")
-    if parts.scheme == "http" and not loopback:
+    if parts.scheme == "http" and not _is_loopback(host):
         raise ApiError(10001, "webhook must be an https URL: the protocol must be https")
 
 
