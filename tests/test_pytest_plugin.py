@@ -85,7 +85,7 @@ def test_the_emulator_modules_do_not_import_the_client() -> None:
     import ast
     from pathlib import Path
 
-    import vance_filters.testing as testing
+    from vance_filters import testing
 
     forbidden = {"client", "jobs", "filters", "functions", "_defaults", "batch", "aio", "cli"}
     for path in Path(testing.__file__).parent.glob("*.py"):

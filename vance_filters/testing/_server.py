@@ -204,7 +204,8 @@ class _Handler(WSGIRequestHandler):
         try:
             body = b"".join(self.server.app(environ, start_response))
         except Exception:  # noqa: BLE001 - never leave the client without an answer
-            if self.server.app.stopping.is_set():
+            stopping = getattr(self.server.app, "stopping", None)
+            if stopping is not None and stopping.is_set():
                 # stop() closed the connection under a request: an orderly end, not a bug.
                 _log.debug("a request ended by stop()", exc_info=True)
                 self.close_connection = True
