@@ -81,6 +81,22 @@ def test_a_plan_is_exact_against_the_default_ledger(vance_emulator: Emulator, va
     assert vance_emulator.credits_used == 6.0 == pipeline.cost * len(images)
 
 
+def test_the_clis_estimate_for_a_job_file_counts_every_step(
+    vance_default_client: vf.Client, vance_emulator: Emulator, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from vance_filters import cli
+
+    config = tmp_path / "job.json"
+    config.write_text(json.dumps(steps(SHARPEN, FACES)), encoding="utf-8")
+    source = tmp_path / "in.png"
+    sample_image("portrait", size=(16, 12)).save(source)
+    argv = ["--no-cache", "run", "--config", str(config), str(source), "-o", str(tmp_path / "out")]
+    assert cli.main([*argv, "--max-credits", "2"]) != 0
+    assert "max_credits=2" in capsys.readouterr().err and vance_emulator.request_count("upload") == 0
+    assert cli.main([*argv, "--max-credits", "3", "-q"]) == 0
+    assert vance_emulator.credits_used == 3.0
+
+
 def test_billing_rule_is_validated_and_reset() -> None:
     with pytest.raises(ValueError, match="pipeline_billing='dearest'"):
         Emulator(pipeline_billing="dearest")

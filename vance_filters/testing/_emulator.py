@@ -6,7 +6,7 @@ import math
 import secrets
 import threading
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from ._endpoints import Api, State
 from ._faults import FaultPlan, make_fault
@@ -96,7 +96,7 @@ class Emulator:
         workers: int = 4,
         transform_wait: float = 10.0,
         error_status: int = 200,
-        pipeline_billing: str = "sum",
+        pipeline_billing: Literal["sum", "max"] = "sum",
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host={host!r} is not allowed: expected a host name or address")
@@ -228,7 +228,7 @@ class Emulator:
         workers: int | None = None,
         transform_wait: float | None = None,
         credits: float | None = None,
-        pipeline_billing: str | None = None,
+        pipeline_billing: Literal["sum", "max"] | None = None,
     ) -> None:
         """Change settings for what comes next (``credits`` sets the account's total).
 

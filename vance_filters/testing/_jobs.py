@@ -80,8 +80,8 @@ class JobEngine:
         self._threads: list[threading.Thread] = []
         self._fail_next = 0
         self._stall_next: collections.deque[str] = collections.deque()
-        # Webhook deliveries due: (due time, order, url, body, attempt), under _hooks_cond.
-        self._webhooks: list[tuple[float, int, str, bytes, int]] = []
+        # Webhook deliveries due: (due time, order, url, body, attempt, generation).
+        self._webhooks: list[tuple[float, int, str, bytes, int, int]] = []
         self._hooks_cond = threading.Condition()
         self._hooks_order = itertools.count()
         self._hooks_stop = False
@@ -221,11 +221,14 @@ class JobEngine:
                 "status": job.status,
                 "filesize": str(len(job.result or b"")),
             }
-            self._schedule_webhook(job.webhook or "", json.dumps(payload).encode(), 1, 0.0)
+            self._schedule_webhook(job.webhook or "", json.dumps(payload).encode(), 1, 0.0,
+                                   job.generation)
 
-    def _schedule_webhook(self, url: str, body: bytes, attempt: int, delay: float) -> None:
+    def _schedule_webhook(self, url: str, body: bytes, attempt: int, delay: float,
+                          generation: int) -> None:
         with self._hooks_cond:
-            item = (time.monotonic() + delay, next(self._hooks_order), url, body, attempt)
+            item = (time.monotonic() + delay, next(self._hooks_order), url, body, attempt,
+                    generation)
             heapq.heappush(self._webhooks, item)
             self._hooks_cond.notify_all()
 
@@ -239,12 +242,14 @@ class JobEngine:
                     self._hooks_cond.wait(wait)
                 if self._hooks_stop:
                     return
-                _, _, url, body, attempt = heapq.heappop(self._webhooks)
+                _, _, url, body, attempt, generation = heapq.heappop(self._webhooks)
             status = self._call_webhook(url, body)
             with self.cond:
+                if generation != self.generation:  # reset() meanwhile: forget this delivery
+                    continue
                 self.webhook_calls.append((url.split("?")[0], attempt, status))
             if (status is None or status >= 400) and attempt < WEBHOOK_ATTEMPTS:
-                self._schedule_webhook(url, body, attempt + 1, WEBHOOK_RETRY_DELAY)
+                self._schedule_webhook(url, body, attempt + 1, WEBHOOK_RETRY_DELAY, generation)
 
     @staticmethod
     def _call_webhook(url: str, body: bytes) -> int | None:
