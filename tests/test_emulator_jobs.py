@@ -198,8 +198,8 @@ def test_credits_charged_once_at_the_first_download(vance_emulator: Emulator) ->
     assert (job.downloads, job.charged) == (2, 1.0)
 
 
-@pytest.mark.parametrize(("jconfig", "cost"), [(ENLARGE, 1.0), (SHARPEN, 2.0), (MULTI, 2.0)])
-def test_cost_per_feature_and_multi_step_costs_the_max(vance_emulator: Emulator, jconfig: dict, cost: float) -> None:
+@pytest.mark.parametrize(("jconfig", "cost"), [(ENLARGE, 1.0), (SHARPEN, 2.0), (MULTI, 3.0)])
+def test_cost_per_feature_and_multi_step_costs_every_step(vance_emulator: Emulator, jconfig: dict, cost: float) -> None:
     emu = vance_emulator
     tid = transform(emu, upload(emu), jconfig)["trans_id"]
     assert download(emu, tid).status_code == 200
@@ -236,12 +236,12 @@ def test_history_entries_and_pagination(vance_emulator: Emulator) -> None:
     assert (first["current_page"], first["last_page"], first["per_page"], first["total"]) == (1, 3, 2, 5)
     newest = first["datas"][0]
     assert newest["point_type"] == "download" and newest["job"] == "enlarge3" and newest["info"] == "holiday.png"
-    assert newest["point"] == "1.000" and newest["balance"] == "493.000"
+    assert newest["point"] == "1.000" and newest["balance"] == "492.000"
     assert len(newest["created_at"]) == 19 and newest["created_at"][4] == "-"
     rows = first["datas"] + page(2, 2)["datas"] + page(3, 2)["datas"]
-    assert [r["point"] for r in rows] == ["1.000", "1.000", "2.000", "2.000", "1.000"]
+    assert [r["point"] for r in rows] == ["1.000", "1.000", "3.000", "2.000", "1.000"]  # MULTI: 2 + 1
     assert [r["job"] for r in rows][2:4] == ["va_sharpen_standard", "va_sharpen_standard"]
-    assert [r["balance"] for r in rows] == ["493.000", "494.000", "495.000", "497.000", "499.000"]
+    assert [r["balance"] for r in rows] == ["492.000", "493.000", "494.000", "497.000", "499.000"]
     assert page(4, 2)["datas"] == [] and page(1, 20)["per_page"] == 20
     default = requests.post(emu.url + "/points/record", data={"api_token": emu.api_token}, timeout=10).json()["data"]
     assert (default["current_page"], default["per_page"], default["last_page"]) == (1, 20, 1)

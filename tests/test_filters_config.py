@@ -129,7 +129,7 @@ def test_every_public_feature_has_a_documented_example_checked() -> None:
 def test_pipeline_matches_the_documented_multi_step_example() -> None:
     pipeline = vf.Sharpen(blur_type=1, autoparams=True) | vf.EnhanceFaces(quality=80)
     assert pipeline.to_jconfig() == json.loads(MULTI_STEP_EXAMPLE)
-    assert pipeline.cost == 2
+    assert pipeline.cost == 3  # every step counts: 2 + 1
 
 
 def test_jconfig_is_json_text_ready() -> None:
@@ -279,7 +279,7 @@ def test_pipeline_flattens_and_derives_geometry_and_cost() -> None:
     assert len(p) == 3
     assert [s["name"] for s in p.to_jconfig()["config"]] == ["denoise", "colorize", "enlarge3"]
     assert p.to_jconfig()["name"] == "denoise"
-    assert (p.scale, p.output, p.cost) == (4, "rgb", 1)
+    assert (p.scale, p.output, p.cost) == (4, "rgb", 3)
     assert (vf.Sharpen() | vf.RemoveBackground()).output == "rgba"
     assert vf.Pipeline(vf.Denoise(), vf.Sharpen()) == vf.Denoise() | vf.Sharpen()
 

@@ -190,7 +190,7 @@ def test_a_pipeline_is_one_upload_one_transform_one_download(vance_emulator, van
     assert out.size == (W * 2, H * 2)
     counts = {e: vance_emulator.request_count(e) for e in ("upload", "transform", "progress", "download")}
     assert counts["upload"] == counts["transform"] == counts["download"] == 1
-    assert vance_emulator.charges and [p for _, p in vance_emulator.charges] == [2.0]
+    assert [p for _, p in vance_emulator.charges] == [4.0] == [float(pipeline.cost)]  # every step: 2 + 1 + 1
     (job,) = vance_emulator.jobs.values()
     assert [s["name"] for s in job.jconfig["config"]] == ["va_sharpen_standard", "CodeFormer", "enlarge3"]
 

@@ -1,8 +1,10 @@
-"""The notebooks run from top to bottom on the emulator, and are committed clean.
+"""The notebooks run from top to bottom on the emulator, and are committed with their pictures.
 
 Each notebook is executed by a real IPython kernel (nbclient + ipykernel) running
 this very interpreter, in an empty temporary working directory, with a timeout on
-every cell; any cell error fails the test.
+every cell; any cell error fails the test. The committed files carry their outputs, so
+a reader browsing the repository sees the pictures: each picture once (one image type
+per display, no repeats), within a size budget.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ pytest.importorskip("ipykernel")
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = ["quickstart", "batch"]
 CELL_TIMEOUT = 60  # seconds per cell; a whole notebook runs in a few seconds
+#: The most a committed notebook may weigh, pictures included.
+MAX_NOTEBOOK_BYTES = 400_000
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp")
 
 
 def read(name: str):  # type: ignore[no-untyped-def]
@@ -32,13 +37,19 @@ def text_of(cell) -> str:  # type: ignore[no-untyped-def]
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
 
-def images_shown(nb) -> int:  # type: ignore[no-untyped-def]
-    return sum(
-        1
+def image_outputs(nb) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The data of every output that shows a picture."""
+    return [
+        o.get("data", {})
         for cell in nb.cells
         for o in cell.get("outputs", [])
-        if o.output_type in ("display_data", "execute_result") and "image/png" in o.get("data", {})
-    )
+        if o.output_type in ("display_data", "execute_result")
+        and any(t in o.get("data", {}) for t in _IMAGE_TYPES)
+    ]
+
+
+def images_shown(nb) -> int:  # type: ignore[no-untyped-def]
+    return len(image_outputs(nb))
 
 
 @pytest.fixture
@@ -91,6 +102,8 @@ def test_quickstart_runs_every_feature(kernel_env: Path) -> None:
                      "enhance_faces"):
         assert f"vf.{function}(" in source, f"the quickstart does not show vf.{function}"
     assert images_shown(nb) >= 10, "before / after pictures are displayed"
+    assert images_shown(nb) == images_shown(read("quickstart")), "the committed outputs are current"
+    assert all(len([t for t in _IMAGE_TYPES if t in d]) == 1 for d in image_outputs(nb))
     printed = "\n".join(text_of(c) for c in nb.cells if c.cell_type == "code")
     assert "uploads for the whole pipeline: 1" in printed
     assert "requests: 0 | credits used: 0.0" in printed  # the cache makes a repeat free
@@ -104,25 +117,35 @@ def test_batch_survives_a_failure_and_reruns_for_free(kernel_env: Path) -> None:
     assert "15 written to out/, 1 failed:" in printed
     assert "JobFailedError" in printed
     assert "16/16" in printed, "the progress bar ran to the end"
-    assert "credits after:  15.0 used, 485.0 left" in printed
-    assert "images uploaded: 1\ncredits spent: 1.0\n16 results in out/" in printed
+    assert "credits after:  30.0 used, 470.0 left" in printed  # 2 steps of 1 credit per image
+    assert "images uploaded: 1\ncredits spent: 2.0\n16 results in out/" in printed
     assert "HTTP requests for a third run: 0\ncredits spent: 0.0" in printed
     assert "CreditLimitError" in printed
     assert images_shown(nb) >= 2
+    assert images_shown(nb) == images_shown(read("batch")), "the committed outputs are current"
     assert list(kernel_env.iterdir()) == [], "the notebook leaves nothing in the working folder"
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_is_committed_clean(name: str) -> None:
+def test_notebook_is_committed_with_its_pictures_each_once(name: str) -> None:
+    path = NOTEBOOKS / f"{name}.ipynb"
     nb = read(name)
     nbformat.validate(nb)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, "the notebook has code"
-    for i, cell in enumerate(code):
-        assert cell.outputs == [], f"code cell {i} of {name}.ipynb is committed with outputs"
-        assert cell.execution_count is None, f"code cell {i} of {name}.ipynb has an execution count"
-        assert "execution" not in cell.metadata, f"code cell {i} of {name}.ipynb keeps timing metadata"
+    counts = [cell.execution_count for cell in code]
+    assert counts == list(range(1, len(code) + 1)), f"{name}.ipynb is committed run top to bottom"
+    assert not any(o.output_type == "error" for c in code for o in c.outputs)
+    pictures = image_outputs(nb)
+    assert len(pictures) >= 2, f"{name}.ipynb is committed with its pictures"
+    for data in pictures:
+        kinds = [t for t in _IMAGE_TYPES if t in data]
+        assert len(kinds) == 1, f"a picture of {name}.ipynb is stored as {kinds}: once is enough"
+    blobs = [data[t] for data in pictures for t in _IMAGE_TYPES if t in data]
+    assert len(set(blobs)) == len(blobs), f"{name}.ipynb stores the same picture twice"
+    size = path.stat().st_size
+    assert size <= MAX_NOTEBOOK_BYTES, f"{name}.ipynb weighs {size} bytes, over {MAX_NOTEBOOK_BYTES}"
     assert "widgets" not in nb.metadata
 
 

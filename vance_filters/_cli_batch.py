@@ -438,14 +438,14 @@ def _refuse_overwriting_inputs(items: Sequence[_Item]) -> None:
 def _jconfig_cost(jconfig: Any) -> int:
     steps = jconfig.get("config") if isinstance(jconfig, dict) else None
     steps = steps if isinstance(steps, list) else [jconfig]
-    costs = [1]
+    total = 0
     for step in steps:
         config = step.get("config") if isinstance(step, dict) else None
         module = config.get("module") if isinstance(config, dict) else None
         feature = FEATURES.get(module) if isinstance(module, str) else None
-        if feature is not None:
-            costs.append(feature.cost)
-    return max(costs)
+        # every step counts, an unknown one as 1 credit: a budget never under-counts
+        total += feature.cost if feature is not None else 1
+    return max(total, 1)
 
 
 def _upload_bytes(data: bytes, on_limit: str) -> tuple[bytes, str | None]:

@@ -80,7 +80,7 @@ class Filter(ImageFilter.MultibandFilter):
     >>> import vance_filters as vf
     >>> f = vf.Sharpen() | vf.EnhanceFaces()
     >>> f.cost, f.scale
-    (2, 1)
+    (3, 1)
     """
 
     def to_jconfig(self) -> dict[str, Any]:
@@ -93,13 +93,21 @@ class Filter(ImageFilter.MultibandFilter):
 
     @property
     def cost(self) -> int:
-        """Credits charged for one result (the most expensive step's price).
+        """Credits one result may cost: the sum of every step's price.
 
         The service bills a downloaded result by its feature: 1 credit, 2 for
-        the sharpener. A pipeline yields one result, so it is priced here as
-        its most expensive step, which never under-counts the vendor's rule.
+        the sharpener. How a multi-step job is billed is not documented now (an
+        older version of the vendor's documentation billed every step), so a
+        pipeline is priced as the sum of its steps: budget guards such as
+        ``max_credits`` and the CLI's estimate never under-count.
+
+        Examples
+        --------
+        >>> import vance_filters as vf
+        >>> vf.Denoise().cost, vf.Sharpen().cost, (vf.Sharpen() | vf.EnhanceFaces()).cost
+        (1, 2, 3)
         """
-        return max(step.feature.cost for step in self.steps())
+        return sum(step.feature.cost for step in self.steps())
 
     @property
     def scale(self) -> int:

@@ -4,7 +4,9 @@
 documented envelopes and error codes, background jobs running classical stand-ins of the
 AI modules, a credit ledger, and scriptable faults. :func:`sample_image` makes
 deterministic synthetic test images. The pytest plugin of this package provides the
-``vance_emulator_session`` and ``vance_emulator`` fixtures.
+``vance_emulator_session`` and ``vance_emulator`` fixtures, and ``vance_default_client``,
+which routes the library's default client (and the environment) to the emulator for a test
+and refuses connections off this machine.
 
 Examples
 --------

@@ -6,7 +6,7 @@ import math
 import secrets
 import threading
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from ._endpoints import Api, State
 from ._faults import FaultPlan, make_fault
@@ -15,6 +15,8 @@ from ._records import JobRecord, RequestRecord, UploadRecord
 from ._server import PREFIX, App, RequestLog, Server
 
 _STOP_TIMEOUT = 10.0
+#: How a multi-step job may be billed: every step's price, or the dearest step's.
+BILLING_RULES = ("sum", "max")
 
 
 def _seconds(name: str, value: Any) -> float:
@@ -28,6 +30,13 @@ def _workers(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
         raise ValueError(f"workers={value!r} is not allowed: expected an integer from 1 to 256")
     return value
+
+
+def _billing(value: Any) -> str:
+    if value not in BILLING_RULES:
+        raise ValueError(f"pipeline_billing={value!r} is not allowed: expected 'sum' (every "
+                         "step's price) or 'max' (the dearest step's)")
+    return str(value)
 
 
 def _credits(value: Any) -> float:
@@ -62,6 +71,10 @@ class Emulator:
         Seconds ``/transform`` (without webhook) waits for the job before answering.
     error_status : int
         HTTP status of API error answers (the service sends 200).
+    pipeline_billing : {"sum", "max"}
+        How a multi-step job is billed at its download: every step's price (``"sum"``, as
+        an older version of the vendor's documentation says, and as ``Filter.cost``
+        counts) or the dearest step's (``"max"``).
 
     Examples
     --------
@@ -83,6 +96,7 @@ class Emulator:
         workers: int = 4,
         transform_wait: float = 10.0,
         error_status: int = 200,
+        pipeline_billing: Literal["sum", "max"] = "sum",
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host={host!r} is not allowed: expected a host name or address")
@@ -104,11 +118,14 @@ class Emulator:
             "transform_wait": _seconds("transform_wait", transform_wait),
         }
         self._error_status = error_status
+        # -- the service's own rules (billing) --
+        self._initial["pipeline_billing"] = _billing(pipeline_billing)
         self._state = State(
             token=api_token, credits=self._initial["credits"],
             workers=self._initial["workers"], job_duration=self._initial["job_duration"],
             transform_wait=self._initial["transform_wait"],
         )
+        self._state.settings.pipeline_billing = self._initial["pipeline_billing"]
         self._faults = FaultPlan()
         self._log = RequestLog(self._state.cond)
         self._stopping = threading.Event()
@@ -211,6 +228,7 @@ class Emulator:
         workers: int | None = None,
         transform_wait: float | None = None,
         credits: float | None = None,
+        pipeline_billing: Literal["sum", "max"] | None = None,
     ) -> None:
         """Change settings for what comes next (``credits`` sets the account's total).
 
@@ -222,12 +240,15 @@ class Emulator:
         count = None if workers is None else _workers(workers)
         wait = None if transform_wait is None else _seconds("transform_wait", transform_wait)
         total = None if credits is None else _credits(credits)
+        billing = None if pipeline_billing is None else _billing(pipeline_billing)
         self._state.engine.configure(workers=count, job_duration=duration)
         with self._state.cond:
             if wait is not None:
                 self._state.settings.transform_wait = wait
             if total is not None:
                 self._state.ledger.total = total
+            if billing is not None:
+                self._state.settings.pipeline_billing = billing
 
     def reset(self) -> None:
         """Forget uploads, jobs, faults and the request log; restore the initial settings
@@ -359,6 +380,16 @@ class Emulator:
         """Credits spent."""
         with self._state.cond:
             return self._state.ledger.used
+
+    @property
+    def webhook_calls(self) -> list[tuple[str, int, int | None]]:
+        """``(url without query, attempt, HTTP status or None)`` per webhook call, in order.
+
+        A webhook that fails (no answer, or status >= 400) is called again, up to 3
+        attempts in all, as the service does.
+        """
+        with self._state.cond:
+            return list(self._state.engine.webhook_calls)
 
     @property
     def charges(self) -> list[tuple[str, float]]:

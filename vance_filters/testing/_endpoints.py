@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
 import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.datastructures import FileStorage
 
@@ -48,6 +50,8 @@ class Settings:
     """Live settings of the emulator."""
 
     transform_wait: float
+    #: How a multi-step job is billed: every step's price ("sum") or the dearest ("max").
+    pipeline_billing: str = "sum"
 
 
 class State:
@@ -66,6 +70,29 @@ class State:
 
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "result"
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine: localhost, 127.x, ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_webhook(url: str) -> None:
+    """The service's rule: an https URL; the emulator also lets plain http reach loopback."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        raise ApiError(10001, "webhook must be an https URL") from None
+    if parts.scheme not in ("http", "https") or not host or re.search(r"\s", url):
+        raise ApiError(10001, "webhook must be an https URL")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ApiError(10001, "webhook must be an https URL: the protocol must be https")
 
 
 class Api:
@@ -114,8 +141,8 @@ class Api:
         if raw_config is None or raw_config == "":
             raise required("jconfig")
         webhook = text(params, "webhook")
-        if webhook is not None and not re.match(r"https?://[^\s/]+", webhook):
-            raise ApiError(10001, "webhook must be an http or https URL")
+        if webhook is not None:
+            _check_webhook(webhook)
         with self.state.cond:
             upload = self.state.uploads.get(uid)
         if upload is None:
@@ -159,7 +186,7 @@ class Api:
                 raise ApiError(10011, f"the job is not finished (status {job.status})")
             ledger = self.state.ledger
             if not job.charged:
-                cost = job.config.cost
+                cost = job.config.cost(self.state.settings.pipeline_billing)
                 if not ledger.can_pay(cost):
                     raise ApiError(30004, f"the download costs {cost:g}, the balance is "
                                           f"{ledger.balance:.3f}")

@@ -20,10 +20,10 @@ class ParsedJConfig:
     steps: tuple[Step, ...]
     name: str
 
-    @property
-    def cost(self) -> float:
-        """Credits a download costs: the dearest step."""
-        return float(max(FEATURES[s.module].cost for s in self.steps))
+    def cost(self, billing: str = "sum") -> float:
+        """Credits a download costs: every step's price (``"sum"``) or the dearest (``"max"``)."""
+        prices = [FEATURES[s.module].cost for s in self.steps]
+        return float(max(prices) if billing == "max" else sum(prices))
 
 
 def _reject_constant(name: str) -> Any:
@@ -88,6 +88,30 @@ def _check_controlnets(entries: Any, known_uid: Callable[[str], bool]) -> None:
             )
 
 
+#: Modules the vendor allows only as the last step of a workflow ("Enlarge and Background
+#: remove can only be the last step of workflow").
+LAST_ONLY = ("enlarge", "enlarge3", "matting")
+
+
+def _check_workflow(steps: list[Step]) -> None:
+    """The vendor's workflow rules for a multi-step jconfig (a single step passes)."""
+    if len(steps) < 2:
+        return
+    for index, step in enumerate(steps[:-1], start=1):
+        if step.out_params:
+            raise ApiError(
+                10013,
+                f"step {index} ({step.module}) has out_params: the out_params should be added "
+                "to the last step of the workflow",
+            )
+        if step.module in LAST_ONLY:
+            raise ApiError(
+                10013,
+                f"step {index} is {step.module}: Enlarge and Background remove can only be the "
+                "last step of workflow",
+            )
+
+
 def parse(value: Any, *, known_uid: Callable[[str], bool]) -> ParsedJConfig:
     """Parse and validate a jconfig in any of its three shapes.
 
@@ -109,6 +133,7 @@ def parse(value: Any, *, known_uid: Callable[[str], bool]) -> ParsedJConfig:
             cn_sources.append(item.get("cn_configs", raw.get("cn_configs")))
     else:
         raise ApiError(10001, "jconfig needs a config object (or a non-empty list of steps)")
+    _check_workflow(steps)
     for step, cn in zip(steps, cn_sources):
         if step.module == "img2anime":
             _check_controlnets(cn, known_uid)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import collections
+import heapq
+import itertools
 import json
 import logging
-import queue
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
@@ -18,6 +20,10 @@ from ._records import JobRecord
 _log = logging.getLogger("vance_filters.testing")
 _SETTLED = ("finish", "fatal")
 _WEBHOOK_TIMEOUT = 2.0
+#: The vendor's rule: a webhook that fails (status >= 400) is called twice more, then given up.
+WEBHOOK_ATTEMPTS = 3
+#: Seconds between two attempts at one webhook (other webhooks are not held up meanwhile).
+WEBHOOK_RETRY_DELAY = 0.5
 # Webhooks go straight to their URL, whatever *_proxy variables say.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -74,7 +80,13 @@ class JobEngine:
         self._threads: list[threading.Thread] = []
         self._fail_next = 0
         self._stall_next: collections.deque[str] = collections.deque()
-        self._webhooks: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        # Webhook deliveries due: (due time, order, url, body, attempt, generation).
+        self._webhooks: list[tuple[float, int, str, bytes, int, int]] = []
+        self._hooks_cond = threading.Condition()
+        self._hooks_order = itertools.count()
+        self._hooks_stop = False
+        #: (url without query, attempt, HTTP status or None) per webhook call, in order.
+        self.webhook_calls: list[tuple[str, int, int | None]] = []
         self._webhook_thread: threading.Thread | None = None
 
     # -- control ----------------------------------------------------------------------
@@ -118,14 +130,19 @@ class JobEngine:
             self._queue.clear()
             self._fail_next = 0
             self._stall_next.clear()
+            self.webhook_calls = []
             self.cond.notify_all()
+        with self._hooks_cond:
+            self._webhooks.clear()
 
     def stop(self, timeout: float = 10.0) -> None:
         with self.cond:
             self._stopping = True
             self._queue.clear()
             self.cond.notify_all()
-        self._webhooks.put(None)
+        with self._hooks_cond:
+            self._hooks_stop = True
+            self._hooks_cond.notify_all()
         deadline = time.monotonic() + timeout
         for thread in [*self._threads, self._webhook_thread]:
             if thread is not None:
@@ -204,19 +221,50 @@ class JobEngine:
                 "status": job.status,
                 "filesize": str(len(job.result or b"")),
             }
-            self._webhooks.put((job.webhook or "", json.dumps(payload).encode()))
+            self._schedule_webhook(job.webhook or "", json.dumps(payload).encode(), 1, 0.0,
+                                   job.generation)
+
+    def _schedule_webhook(self, url: str, body: bytes, attempt: int, delay: float,
+                          generation: int) -> None:
+        with self._hooks_cond:
+            item = (time.monotonic() + delay, next(self._hooks_order), url, body, attempt,
+                    generation)
+            heapq.heappush(self._webhooks, item)
+            self._hooks_cond.notify_all()
 
     def _deliver_webhooks(self) -> None:
         while True:
-            item = self._webhooks.get()
-            if item is None:
-                return
-            url, body = item
-            request = urllib.request.Request(
-                url, data=body, method="POST", headers={"Content-Type": "application/json"}
-            )
-            try:
-                with _OPENER.open(request, timeout=_WEBHOOK_TIMEOUT) as response:
-                    response.read()
-            except Exception as exc:  # noqa: BLE001 - an unreachable webhook is the client's problem
-                _log.debug("webhook %s failed: %s", url.split("?")[0], exc)
+            with self._hooks_cond:
+                while not self._hooks_stop:
+                    wait = self._webhooks[0][0] - time.monotonic() if self._webhooks else None
+                    if wait is not None and wait <= 0:
+                        break
+                    self._hooks_cond.wait(wait)
+                if self._hooks_stop:
+                    return
+                _, _, url, body, attempt, generation = heapq.heappop(self._webhooks)
+            status = self._call_webhook(url, body)
+            with self.cond:
+                if generation != self.generation:  # reset() meanwhile: forget this delivery
+                    continue
+                self.webhook_calls.append((url.split("?")[0], attempt, status))
+            if (status is None or status >= 400) and attempt < WEBHOOK_ATTEMPTS:
+                self._schedule_webhook(url, body, attempt + 1, WEBHOOK_RETRY_DELAY, generation)
+
+    @staticmethod
+    def _call_webhook(url: str, body: bytes) -> int | None:
+        """POST ``body`` to ``url``: the HTTP status, or None when nothing answered."""
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with _OPENER.open(request, timeout=_WEBHOOK_TIMEOUT) as response:
+                response.read()
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            _log.debug("webhook %s answered %s", url.split("?")[0], exc.code)
+            return int(exc.code)
+        except Exception as exc:  # noqa: BLE001 - an unreachable webhook is the client's problem
+            _log.debug("webhook %s failed: %s", url.split("?")[0], exc)
+            return None

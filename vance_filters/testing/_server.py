@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
@@ -89,6 +89,12 @@ class App:
             too_large = False
         except RequestEntityTooLarge:
             params, files, too_large = {}, {}, True
+        except (ClientDisconnected, OSError):
+            # The client went away mid-request (or stop() closed the connection): no one
+            # is left to answer, and nothing to report.
+            _log.debug("a client left during its request to %s", path)
+            environ["vance.drop"] = True
+            return []
         logged = {k: v for k, v in params.items() if k != "api_token"}
         logged.update({k: f.filename or "" for k, f in files.items()})
 
@@ -198,6 +204,12 @@ class _Handler(WSGIRequestHandler):
         try:
             body = b"".join(self.server.app(environ, start_response))
         except Exception:  # noqa: BLE001 - never leave the client without an answer
+            stopping = getattr(self.server.app, "stopping", None)
+            if stopping is not None and stopping.is_set():
+                # stop() closed the connection under a request: an orderly end, not a bug.
+                _log.debug("a request ended by stop()", exc_info=True)
+                self.close_connection = True
+                return
             _log.exception("the emulator's application failed")
             started[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]]
             body = b"internal error"
