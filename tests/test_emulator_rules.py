@@ -92,7 +92,7 @@ def test_the_clis_estimate_for_a_job_file_counts_every_step(
     sample_image("portrait", size=(16, 12)).save(source)
     argv = ["--no-cache", "run", "--config", str(config), str(source), "-o", str(tmp_path / "out")]
     assert cli.main([*argv, "--max-credits", "2"]) != 0
-    assert "max_credits=2" in capsys.readouterr().err and vance_emulator.request_count("upload") == 0
+    assert "--max-credits 2" in capsys.readouterr().err and vance_emulator.request_count("upload") == 0
     assert cli.main([*argv, "--max-credits", "3", "-q"]) == 0
     assert vance_emulator.credits_used == 3.0
 
