@@ -13,6 +13,7 @@ from ._faults import FaultPlan, make_fault
 from ._ledger import Ledger
 from ._records import JobRecord, RequestRecord, UploadRecord
 from ._server import PREFIX, App, RequestLog, Server
+from ._wire import FILESIZE_FORMS, WireOptions
 
 _STOP_TIMEOUT = 10.0
 
@@ -35,6 +36,28 @@ def _credits(value: Any) -> float:
             and math.isfinite(value) and value >= 0):
         raise ValueError(f"credits={value!r} is not allowed: expected a number >= 0")
     return float(value)
+
+
+def _wire_options(
+    drop_get_bodies: bool | None, download_content_type: str | None,
+    omit_upload_size: bool | None, filesize: str | None,
+) -> dict[str, Any]:
+    """Validate the wire options of :class:`Emulator` (None: not given)."""
+    for name, flag in (("drop_get_bodies", drop_get_bodies), ("omit_upload_size", omit_upload_size)):
+        if flag is not None and not isinstance(flag, bool):
+            raise ValueError(f"{name}={flag!r} is not allowed: expected True or False")
+    if download_content_type is not None and (
+        not isinstance(download_content_type, str) or not download_content_type.isprintable()
+    ):
+        raise ValueError(
+            f"download_content_type={download_content_type!r} is not allowed: expected 'auto' "
+            "(the image's own type), '' (no Content-Type header) or a media type string"
+        )
+    if filesize is not None and filesize not in FILESIZE_FORMS:
+        raise ValueError(f"filesize={filesize!r} is not allowed: expected 'number' or 'string'")
+    given = {"drop_get_bodies": drop_get_bodies, "download_content_type": download_content_type,
+             "omit_upload_size": omit_upload_size, "filesize": filesize}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 class Emulator:
@@ -62,6 +85,18 @@ class Emulator:
         Seconds ``/transform`` (without webhook) waits for the job before answering.
     error_status : int
         HTTP status of API error answers (the service sends 200).
+    drop_get_bodies : bool
+        Wire: behave like a CDN / edge proxy that drops the body of a GET, so only the
+        query string of ``GET /point`` (or any GET) arrives.
+    download_content_type : str
+        Wire: the Content-Type label of ``/download`` answers: ``"auto"`` (the image's
+        own type), ``""`` (no header), or any label (``"text/html; charset=UTF-8"``,
+        ``"application/octet-stream"``...).
+    omit_upload_size : bool
+        Wire: ``/upload`` answers without ``w`` / ``h``.
+    filesize : {"number", "string"}
+        Wire: how ``filesize`` is answered in ``/upload`` and ``/progress``: a number
+        (what the real service sends) or the documentation's string of digits.
 
     Examples
     --------
@@ -83,6 +118,11 @@ class Emulator:
         workers: int = 4,
         transform_wait: float = 10.0,
         error_status: int = 200,
+        # -- wire-level options (how the service and what stands before it dress the wire)
+        drop_get_bodies: bool = False,
+        download_content_type: str = "auto",
+        omit_upload_size: bool = False,
+        filesize: str = "number",
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host={host!r} is not allowed: expected a host name or address")
@@ -109,6 +149,10 @@ class Emulator:
             workers=self._initial["workers"], job_duration=self._initial["job_duration"],
             transform_wait=self._initial["transform_wait"],
         )
+        # -- wire-level options
+        self._initial_wire = _wire_options(drop_get_bodies, download_content_type,
+                                           omit_upload_size, filesize)
+        self._wire = WireOptions(**self._initial_wire)
         self._faults = FaultPlan()
         self._log = RequestLog(self._state.cond)
         self._stopping = threading.Event()
@@ -130,7 +174,7 @@ class Emulator:
         if self._server is not None or self._stopped:
             raise RuntimeError("this Emulator was already started; create a new one")
         app = App(Api(self._state), self._faults, error_status=self._error_status,
-                  log=self._log, stopping=self._stopping)
+                  log=self._log, stopping=self._stopping, wire=self._wire)
         self._server = Server(self._host, self._port, app)
         self._state.engine.start()
         self._thread = threading.Thread(
@@ -211,6 +255,11 @@ class Emulator:
         workers: int | None = None,
         transform_wait: float | None = None,
         credits: float | None = None,
+        # -- wire-level options (see the class docstring; None: unchanged)
+        drop_get_bodies: bool | None = None,
+        download_content_type: str | None = None,
+        omit_upload_size: bool | None = None,
+        filesize: str | None = None,
     ) -> None:
         """Change settings for what comes next (``credits`` sets the account's total).
 
@@ -222,6 +271,9 @@ class Emulator:
         count = None if workers is None else _workers(workers)
         wait = None if transform_wait is None else _seconds("transform_wait", transform_wait)
         total = None if credits is None else _credits(credits)
+        wire = _wire_options(drop_get_bodies, download_content_type, omit_upload_size, filesize)
+        for key, value in wire.items():  # wire-level options
+            setattr(self._wire, key, value)
         self._state.engine.configure(workers=count, job_duration=duration)
         with self._state.cond:
             if wait is not None:
@@ -240,6 +292,7 @@ class Emulator:
         self._faults.clear()
         self._state.engine.reset()
         self.configure(**self._initial)
+        self.configure(**self._initial_wire)  # wire-level options
         with self._state.cond:
             self._state.uploads.clear()
             self._state.jobs.clear()
