@@ -88,7 +88,7 @@ _MAX_ERROR_BODY = 64 * 1024
 _TOKEN_FIELD = re.compile(r"""(api[_-]?token["']?\s*[=:]\s*["']?)[^&\s"',;<>}]+""", re.IGNORECASE)
 #: A literal token shorter than this is not searched for in free text (it would garble
 #: words); ``api_token=...`` fields are redacted whatever their length.
-MIN_TOKEN_CHARS = 8
+MIN_TOKEN_CHARS = 6
 #: Characters a token is made of: a match must not sit inside a longer run of them.
 _TOKEN_CHARS = "A-Za-z0-9_\\-"
 #: HTTP statuses after which a request may or may not have been acted on.

@@ -7,8 +7,9 @@ every wait has a deadline. The schedule is one pure function,
 Why this schedule. The service is paid for and shared: the vendor asks for a
 fixed pace "such as every 2 seconds", so no job is ever polled more than twice
 a second (:data:`MIN_GAP` between two ``/progress`` calls of one job, whatever
-``poll_interval`` says), and a job the service reports queued (``busy``,
-``waiting``) is polled every :data:`QUEUED_GAP` (2 s) until it runs. The
+``poll_interval`` says), and a job the service reports queued (``busy``, or
+``waiting`` from ``/progress``: every job is ``waiting`` for a moment when it is
+submitted) is polled every :data:`QUEUED_GAP` (2 s) until it runs. The
 client's total request rate is capped too (``Client(max_requests_per_second=)``,
 a budget all its threads share).
 
@@ -297,12 +298,14 @@ def _wait(
     unknown_since: float | None = None
     reported = False
     while True:
-        if last_status in QUEUED_STATUSES:
-            # the vendor's fixed pace for a queued job (transform's answer included)
+        if last_status in QUEUED_STATUSES and (last is not None or last_status == "busy"):
+            # the vendor's fixed pace once the service said the job is queued (a job is
+            # "waiting" for a moment when submitted: transform's "waiting" does not count)
             when = (start if last is None else last) + QUEUED_GAP
         else:
+            plan = None if last_status in QUEUED_STATUSES else expected
             when = base + next_poll(
-                now - base, poll_interval=poll_interval, expected=expected,
+                now - base, poll_interval=poll_interval, expected=plan,
                 last=None if last is None else last - base,
             )
         _sleep_until(min(deadline, when))
