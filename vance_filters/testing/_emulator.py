@@ -40,10 +40,11 @@ def _credits(value: Any) -> float:
 
 def _wire_options(
     drop_get_bodies: bool | None, download_content_type: str | None,
-    omit_upload_size: bool | None, filesize: str | None,
+    omit_upload_size: bool | None, filesize: str | None, strict_file_type: bool | None,
 ) -> dict[str, Any]:
     """Validate the wire options of :class:`Emulator` (None: not given)."""
-    for name, flag in (("drop_get_bodies", drop_get_bodies), ("omit_upload_size", omit_upload_size)):
+    for name, flag in (("drop_get_bodies", drop_get_bodies), ("omit_upload_size", omit_upload_size),
+                       ("strict_file_type", strict_file_type)):
         if flag is not None and not isinstance(flag, bool):
             raise ValueError(f"{name}={flag!r} is not allowed: expected True or False")
     if download_content_type is not None and (
@@ -56,7 +57,8 @@ def _wire_options(
     if filesize is not None and filesize not in FILESIZE_FORMS:
         raise ValueError(f"filesize={filesize!r} is not allowed: expected 'number' or 'string'")
     given = {"drop_get_bodies": drop_get_bodies, "download_content_type": download_content_type,
-             "omit_upload_size": omit_upload_size, "filesize": filesize}
+             "omit_upload_size": omit_upload_size, "filesize": filesize,
+             "strict_file_type": strict_file_type}
     return {key: value for key, value in given.items() if value is not None}
 
 
@@ -97,6 +99,9 @@ class Emulator:
     filesize : {"number", "string"}
         Wire: how ``filesize`` is answered in ``/upload`` and ``/progress``: a number
         (what the real service sends) or the documentation's string of digits.
+    strict_file_type : bool
+        Wire: refuse (10001) an upload whose file part is not labelled ``image/png`` or
+        ``image/jpeg``, as a strict validator or WAF in front of the service may.
 
     Examples
     --------
@@ -123,6 +128,7 @@ class Emulator:
         download_content_type: str = "auto",
         omit_upload_size: bool = False,
         filesize: str = "number",
+        strict_file_type: bool = False,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host={host!r} is not allowed: expected a host name or address")
@@ -151,7 +157,7 @@ class Emulator:
         )
         # -- wire-level options
         self._initial_wire = _wire_options(drop_get_bodies, download_content_type,
-                                           omit_upload_size, filesize)
+                                           omit_upload_size, filesize, strict_file_type)
         self._wire = WireOptions(**self._initial_wire)
         self._faults = FaultPlan()
         self._log = RequestLog(self._state.cond)
@@ -260,6 +266,7 @@ class Emulator:
         download_content_type: str | None = None,
         omit_upload_size: bool | None = None,
         filesize: str | None = None,
+        strict_file_type: bool | None = None,
     ) -> None:
         """Change settings for what comes next (``credits`` sets the account's total).
 
@@ -271,7 +278,8 @@ class Emulator:
         count = None if workers is None else _workers(workers)
         wait = None if transform_wait is None else _seconds("transform_wait", transform_wait)
         total = None if credits is None else _credits(credits)
-        wire = _wire_options(drop_get_bodies, download_content_type, omit_upload_size, filesize)
+        wire = _wire_options(drop_get_bodies, download_content_type, omit_upload_size, filesize,
+                             strict_file_type)
         for key, value in wire.items():  # wire-level options
             setattr(self._wire, key, value)
         self._state.engine.configure(workers=count, job_duration=duration)

@@ -18,7 +18,7 @@ from .._features import MAX_UPLOAD_BYTES
 from ._endpoints import METHODS, Api, Reply
 from ._faults import Fault, FaultPlan
 from ._records import RequestRecord
-from ._wire import ApiError, WireOptions, error_body, read_input
+from ._wire import ApiError, WireOptions, check_file_type, error_body, read_input
 
 _log = logging.getLogger("vance_filters.testing")
 PREFIX = "/web_api/v1/"
@@ -158,6 +158,8 @@ class App:
             reply.headers["Allow"] = ", ".join(methods)
             return reply, None
         try:
+            if endpoint == "upload" and self.wire.strict_file_type:
+                check_file_type(files)
             return self.api.handle(endpoint, params, files, request.remote_addr or ""), None
         except ApiError as exc:
             return self._error(exc)

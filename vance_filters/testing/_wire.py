@@ -78,12 +78,15 @@ class WireOptions:
     ``omit_upload_size``: ``/upload`` answers without ``w`` / ``h``.
     ``filesize``: ``"number"`` (what the real service sends) or ``"string"`` (the
     documentation's example, ``"16794935"``), in ``/upload`` and ``/progress`` answers.
+    ``strict_file_type``: refuse (10001) an upload whose file part is not labelled
+    ``image/png`` or ``image/jpeg``, as a strict validator or WAF in front of it may.
     """
 
     drop_get_bodies: bool = False
     download_content_type: str = "auto"
     omit_upload_size: bool = False
     filesize: str = "number"
+    strict_file_type: bool = False
 
     def dress(self, endpoint: str, body: bytes) -> bytes:
         """A JSON success answer of ``endpoint`` as these options have it."""
@@ -103,6 +106,17 @@ class WireOptions:
             size = int(data["filesize"] or 0)
             data["filesize"] = str(size) if self.filesize == "string" else size
         return json.dumps(answer).encode()
+
+
+#: The file part labels ``strict_file_type`` accepts.
+IMAGE_PART_TYPES = ("image/png", "image/jpeg")
+
+
+def check_file_type(files: dict[str, FileStorage]) -> None:
+    """Refuse a ``file`` part not labelled as a PNG or JPEG image (``strict_file_type``)."""
+    part = files.get("file")
+    if part is not None and (part.mimetype or "").lower() not in IMAGE_PART_TYPES:
+        raise ApiError(10001, {"file": ["The file must be a file of type: jpg, jpeg, png."]})
 
 
 def read_input(
