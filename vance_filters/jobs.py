@@ -28,7 +28,10 @@ jobs were seen to finish) and polls the next one of that kind *in that
 window*: a check at a quarter and at half of the window's start (when they fit
 before it), then probes 4% of the window's end apart (at least 0.5 s), placed
 so that one falls on the window's end, until three past it, then the blind
-pace again. A job of a known kind is noticed within moments of its usual
+pace again. A window no wider than one probe gap is probed in its middle
+instead, until it is narrow (under 4% of its end, or 0.05 s): whichever way
+the job falls, its bracket halves the window for the next job, so a batch of
+like jobs soon has a window its probes can hit. A job of a known kind is noticed within moments of its usual
 finish with few calls (a 10 s job: 3 or 4 calls instead of 12), and each probe
 narrows the window for the next job.
 
@@ -82,6 +85,9 @@ GROWTH = 0.25
 PROBE = 0.04
 #: ... but not more often than this (seconds) ...
 PROBE_MIN_GAP = MIN_GAP
+#: A window narrower than this (or than ``PROBE`` of its end) is probed at its end; a
+#: wider one, up to a probe gap wide, in its middle (seconds).
+PROBE_NARROW = 0.05
 #: ... from within the expected window to this many probes past its end.
 PROBES_PAST = 3
 #: Shares of the expected finish at which a known kind of job is checked early.
@@ -191,8 +197,14 @@ def next_poll(
     if expected is not None:
         start, end = expected
         step = max(PROBE * end, PROBE_MIN_GAP)
-        # probes `step` apart, the last of them inside the window exactly at its end
-        first_probe = end - max(0, math.ceil((end - start) / step) - 1) * step
+        width = end - start
+        if max(PROBE_NARROW, PROBE * end) < width <= step:
+            # a window one probe wide but not yet narrow: probe its middle, so that the
+            # bracket this job leaves halves it (the next job's window is narrower)
+            first_probe = start + width / 2
+        else:
+            # probes `step` apart, the last of them inside the window exactly at its end
+            first_probe = end - max(0, math.ceil(width / step) - 1) * step
         if elapsed < first_probe:
             # early checks only where they leave room for the first probe
             planned = [share * start for share in EARLY_CHECKS]
