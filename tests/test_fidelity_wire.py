@@ -343,3 +343,16 @@ def test_a_base_url_without_web_api_v1_is_named_as_the_likely_cause(emu: Emulato
         with pytest.raises(errors.ProtocolError) as right:
             client.credits()
     assert "web_api" not in (right.value.hint or "")
+
+
+def test_the_request_budget_defaults_to_ten_a_second_for_a_remote_service() -> None:
+    with Client("t" * 32, "https://api-service.vanceai.com/web_api/v1") as remote:
+        assert remote.max_requests_per_second == 10.0
+    with Client("t" * 32, "http://127.0.0.1:9/web_api/v1") as local:
+        assert local.max_requests_per_second is None  # the local emulator: no limit unless given
+    with Client("t" * 32, "http://127.0.0.1:9/web_api/v1", max_requests_per_second=2.5) as given:
+        assert given.max_requests_per_second == 2.5
+    with pytest.raises(ValueError, match="max_requests_per_second"):
+        Client("t" * 32, max_requests_per_second=0)
+    with pytest.raises(ValueError, match="point_form"):
+        Client("t" * 32, point_form="body")

@@ -65,6 +65,8 @@ FileInput = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[byte
 JConfig = Union[dict[str, Any], str]  # noqa: UP007
 
 _LOOPBACK_NAMES = ("localhost",)
+#: The shared request budget of a client of a remote service (requests a second).
+DEFAULT_REQUESTS_PER_SECOND = 10.0
 #: How ``credits()`` sends the token: the documented query string, or a JSON body.
 POINT_FORMS = ("query", "json")
 
@@ -270,10 +272,13 @@ class Client:
         2 s while the service reports it ``busy`` or ``waiting``.
     max_wait : float
         Default deadline of :meth:`wait` and :meth:`run_job`, in seconds.
-    max_requests_per_second : float
+    max_requests_per_second : float, optional
         One request budget shared by every thread of this client (a token
-        bucket; default 10). A 429 answer with ``Retry-After`` holds every
-        thread back, not only the one that got it.
+        bucket: that many requests a second on average, bursts of as many).
+        Default: 10 for a remote service; no limit for a loopback base URL
+        (the local emulator), unless given. A 429 answer holds every thread
+        of the client back for its ``Retry-After`` (or the backoff), not only
+        the one that got it.
     point_form : {"query", "json"}
         How :meth:`credits` sends the token: ``"query"`` (default) is the
         documented ``GET /point?api_token=...`` (that URL is redacted from log
@@ -320,7 +325,7 @@ class Client:
         pickle_token: bool = False,
         backoff_base: float = 0.5,
         backoff_max: float = 8.0,
-        max_requests_per_second: float = 10.0,
+        max_requests_per_second: float | None = None,
         point_form: str = "query",
     ) -> None:
         if api_token is not None and (not isinstance(api_token, str) or not api_token.strip()):
@@ -386,7 +391,11 @@ class Client:
             "pickle_token": bool(pickle_token),
             "backoff_base": _nonneg("backoff_base", backoff_base),
             "backoff_max": _nonneg("backoff_max", backoff_max),
-            "max_requests_per_second": _positive("max_requests_per_second", max_requests_per_second),
+            "max_requests_per_second": (
+                _positive("max_requests_per_second", max_requests_per_second)
+                if max_requests_per_second is not None
+                else None if _is_loopback(parsed.hostname) else DEFAULT_REQUESTS_PER_SECOND
+            ),
             "point_form": point_form,
         }
         self._api_token = api_token
@@ -401,7 +410,7 @@ class Client:
         self.max_retries: int = s["max_retries"]
         self.poll_interval: float = s["poll_interval"]
         self.max_wait: float = s["max_wait"]
-        self.max_requests_per_second: float = s.get("max_requests_per_second", 10.0)
+        self.max_requests_per_second: float | None = s.get("max_requests_per_second")
         self.point_form: str = s.get("point_form", "query")
         self._transport = Transport(
             self.base_url,
@@ -416,7 +425,11 @@ class Client:
             pool_size=s["pool_size"],
             verify=s["verify"],
             user_agent=_user_agent(),
-            pace=RequestPace(self.max_requests_per_second),
+            pace=(
+                RequestPace(self.max_requests_per_second)
+                if self.max_requests_per_second is not None
+                else None
+            ),
         )
         self._cache: ResultCache | None = None
         if s["cache"]:

@@ -315,9 +315,8 @@ def _wait(
             # "waiting" for a moment when submitted: transform's "waiting" does not count)
             when = (start if last is None else last) + QUEUED_GAP
         else:
-            plan = None if last_status in QUEUED_STATUSES else expected
             when = base + next_poll(
-                now - base, poll_interval=poll_interval, expected=plan,
+                now - base, poll_interval=poll_interval, expected=expected,
                 last=None if last is None else last - base,
             )
         _sleep_until(min(deadline, when))
