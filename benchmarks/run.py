@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import statistics
 import sys
@@ -189,7 +190,7 @@ def _job_metrics(emu: Emulator, trans_id: str) -> dict[str, float]:
     records = emu.requests
     done = next(r.time for r in records if r.endpoint == "download" and r.params.get("trans_id") == trans_id)
     polls = [r.time for r in records if r.endpoint == "progress" and r.params.get("trans_id") == trans_id]
-    gaps = [b - a for a, b in zip(polls, polls[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(polls)]
     return {
         "min_gap": min(gaps) if gaps else float("inf"),
         "latency": done - job.finished_at,

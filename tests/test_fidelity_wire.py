@@ -96,9 +96,8 @@ def test_point_url_reaches_no_exception(caplog: pytest.LogCaptureFixture) -> Non
     logging.getLogger("urllib3").setLevel(logging.DEBUG)
     token = "0123456789abcdef" * 2
     with Client(token, f"http://127.0.0.1:{free_port()}/web_api/v1", max_retries=1,
-                backoff_base=0.01, backoff_max=0.02) as client:
-        with pytest.raises(errors.TransportError) as info:
-            client.credits()  # requests' ConnectionError text quotes the URL, query included
+                backoff_base=0.01, backoff_max=0.02) as client, pytest.raises(errors.TransportError) as info:
+        client.credits()  # requests' ConnectionError text quotes the URL, query included
     text = full_text(info.value)
     assert "/point" in text and token not in text
     assert all(token not in r.getMessage() + str(r.__dict__) for r in caplog.records)
@@ -204,9 +203,8 @@ def test_429_and_503_on_transform_are_retried_as_usual(emu: Emulator) -> None:
 def test_connection_refused_before_sending_is_retried_normally(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="vance_filters")
     with Client("t" * 32, f"http://127.0.0.1:{free_port()}/web_api/v1", max_retries=3,
-                backoff_base=0.01, backoff_max=0.02) as client:
-        with pytest.raises(errors.TransportError) as info:
-            client.transform("u" * 32, MATTING)
+                backoff_base=0.01, backoff_max=0.02) as client, pytest.raises(errors.TransportError) as info:
+        client.transform("u" * 32, MATTING)
     retries = [r for r in caplog.records if r.getMessage().startswith("retrying /transform")]
     assert len(retries) == 3  # nothing reached a server: every retry was safe
     assert info.value.hint != LOST_TRANSFORM_HINT

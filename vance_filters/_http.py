@@ -43,7 +43,6 @@ from requests.adapters import HTTPAdapter
 
 from ._pace import RequestPace
 from ._sniff import image_format
-
 from .errors import (
     IncompleteDownloadError,
     ProtocolError,

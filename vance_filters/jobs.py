@@ -28,10 +28,13 @@ jobs were seen to finish) and polls the next one of that kind *in that
 window*: a check at a quarter and at half of the window's start (when they fit
 before it), then probes 4% of the window's end apart (at least 0.5 s), placed
 so that one falls on the window's end, until three past it, then the blind
-pace again. A window no wider than two probe gaps is probed inside it instead
-(at three quarters of it), until it is narrow (under 4% of its end, or
-0.05 s): whichever way the job falls, its bracket cuts the window for the next
-job, so a batch of like jobs soon has a window its probes can hit. A job of a known kind is noticed within moments of its usual
+pace again. With calls at least 0.5 s apart, probing a window's end alone would
+leave it as wide as the blind schedule made it (a 0.52 s job seen at 1.0 s,
+every time): so a window up to two probe gaps wide is probed inside it, at
+three quarters of its width, until it is narrow (0.1 s, or 4% of its end).
+A hit cuts the window to three quarters, a miss (the job is then seen one
+probe gap later) to the last quarter: a batch of like jobs soon has a window
+its probes hit. A job of a known kind is noticed within moments of its usual
 finish with few calls (a 10 s job: 3 or 4 calls instead of 12), and each probe
 narrows the window for the next job.
 
@@ -85,9 +88,9 @@ GROWTH = 0.25
 PROBE = 0.04
 #: ... but not more often than this (seconds) ...
 PROBE_MIN_GAP = MIN_GAP
-#: A window narrower than this (or than ``PROBE`` of its end) is probed at its end; a
-#: wider one, up to two probe gaps wide, in its middle (seconds).
-PROBE_NARROW = 0.05
+#: A window wider than this (seconds, or ``PROBE`` of its end) and up to two probe gaps
+#: wide is probed inside ...
+PROBE_NARROW = 0.1
 #: ... at this share of it: a hit cuts the window to that share, a miss (the next
 #: call is a probe gap later) to the rest.
 SPLIT = 0.75
@@ -202,8 +205,8 @@ def next_poll(
         step = max(PROBE * end, PROBE_MIN_GAP)
         width = end - start
         if max(PROBE_NARROW, PROBE * end) < width <= 2 * step:
-            # a window one or two probe gaps wide, not yet narrow: probe inside it, so
-            # that the bracket this job leaves narrows it (the next job's window is narrower)
+            # a window up to two probe gaps wide, not yet narrow: probe inside it, so that
+            # the bracket this job leaves narrows it for the next one
             first_probe = start + SPLIT * width
         else:
             # probes `step` apart, the last of them inside the window exactly at its end
