@@ -255,9 +255,10 @@ def test_one_request_budget_for_every_thread(emu: Emulator) -> None:
         assert sum(1 for u in times[i:] if u - t < 1.0) <= 10
 
 
-def test_a_429_slows_every_thread_of_the_client(emu: Emulator) -> None:
+@pytest.mark.parametrize("budget", [50.0, None])
+def test_a_429_slows_every_thread_of_the_client(emu: Emulator, budget: float | None) -> None:
     stop = threading.Event()
-    with make_client(emu, max_requests_per_second=50, max_retries=4) as client:
+    with make_client(emu, max_requests_per_second=budget, max_retries=4) as client:
         def loop() -> None:
             while not stop.is_set():
                 client.credits()

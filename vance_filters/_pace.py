@@ -24,8 +24,8 @@ class RequestPace:
 
     Parameters
     ----------
-    rate : float
-        Requests a second, on average.
+    rate : float or None
+        Requests a second, on average; None: no budget (pauses still apply).
     burst : float, optional
         Requests that may start at once after a quiet spell (default: ``rate``,
         at least 1).
@@ -40,11 +40,11 @@ class RequestPace:
     True
     """
 
-    def __init__(self, rate: float, *, burst: float | None = None) -> None:
-        if not rate > 0:
+    def __init__(self, rate: float | None, *, burst: float | None = None) -> None:
+        if rate is not None and not rate > 0:
             raise ValueError(f"rate={rate!r} is not allowed: expected requests per second > 0")
-        self.rate = float(rate)
-        self.burst = max(1.0, float(burst if burst is not None else rate))
+        self.rate = None if rate is None else float(rate)
+        self.burst = max(1.0, float(burst if burst is not None else (rate or 1.0)))
         self._lock = threading.Lock()
         self._tokens = self.burst
         self._stamp = time.monotonic()  # tokens are counted up to here (later while paused)
@@ -53,6 +53,8 @@ class RequestPace:
 
     def _reserve(self) -> tuple[float, int]:
         now = time.monotonic()
+        if self.rate is None:
+            return max(now, self._paused_until), self._generation
         if now > self._stamp:
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
@@ -90,4 +92,6 @@ class RequestPace:
             self._generation += 1
 
     def __repr__(self) -> str:
+        if self.rate is None:
+            return "RequestPace(rate=None)"
         return f"RequestPace(rate={self.rate:g}, burst={self.burst:g})"

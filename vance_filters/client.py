@@ -425,11 +425,7 @@ class Client:
             pool_size=s["pool_size"],
             verify=s["verify"],
             user_agent=_user_agent(),
-            pace=(
-                RequestPace(self.max_requests_per_second)
-                if self.max_requests_per_second is not None
-                else None
-            ),
+            pace=RequestPace(self.max_requests_per_second),
         )
         self._cache: ResultCache | None = None
         if s["cache"]:

@@ -29,12 +29,12 @@ window*: a check at a quarter and at half of the window's start (when they fit
 before it), then probes 4% of the window's end apart (at least 0.5 s), placed
 so that one falls on the window's end, until three past it, then the blind
 pace again. With calls at least 0.5 s apart, probing a window's end alone would
-leave it as wide as the blind schedule made it (a 0.52 s job seen at 1.0 s,
-every time): so a window up to two probe gaps wide is probed inside it, at
-three quarters of its width, until it is narrow (0.1 s, or 4% of its end).
-A hit cuts the window to three quarters, a miss (the job is then seen one
-probe gap later) to the last quarter: a batch of like jobs soon has a window
-its probes hit. A job of a known kind is noticed within moments of its usual
+leave it as wide as the blind schedule made it (a 0.1 s job seen at 0.5 s,
+every time): so a window wider than 0.4 s but at most two probe gaps wide is
+probed inside it, at three quarters of its width. A hit cuts the window to
+three quarters, a miss (that job is then seen one probe gap later) to the last
+quarter; once the window is 0.4 s wide or less, its end is probed, and a job
+finishing in it is seen within 0.4 s. A job of a known kind is noticed within moments of its usual
 finish with few calls (a 10 s job: 3 or 4 calls instead of 12), and each probe
 narrows the window for the next job.
 
@@ -89,8 +89,9 @@ PROBE = 0.04
 #: ... but not more often than this (seconds) ...
 PROBE_MIN_GAP = MIN_GAP
 #: A window wider than this (seconds, or ``PROBE`` of its end) and up to two probe gaps
-#: wide is probed inside ...
-PROBE_NARROW = 0.1
+#: wide is probed inside; a narrower one at its end, which sees a job finishing in it
+#: within this long ...
+PROBE_NARROW = 0.4
 #: ... at this share of it: a hit cuts the window to that share, a miss (the next
 #: call is a probe gap later) to the rest.
 SPLIT = 0.75
