@@ -269,7 +269,8 @@ class Client:
         to it. Jobs of a kind this client has seen finish are polled around
         their usual finish instead (:func:`vance_filters.jobs.next_poll`).
         Whatever it says, a job is polled at most twice a second, and every
-        2 s while the service reports it ``busy`` or ``waiting``.
+        2 s (the vendor's pace) once the service has answered ``busy``, or
+        ``waiting`` to a ``/progress`` call, until it runs.
     max_wait : float
         Default deadline of :meth:`wait` and :meth:`run_job`, in seconds.
     max_requests_per_second : float, optional
