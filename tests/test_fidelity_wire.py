@@ -79,7 +79,7 @@ def test_point_in_the_documented_form_passes_an_edge_that_drops_get_bodies(emu: 
 def test_point_url_reaches_no_log_record(emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     for name in ("urllib3", "urllib3.connectionpool", "requests", "vance_filters"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+        caplog.set_level(logging.DEBUG, logger=name)  # restored after the test
     emu.fail("point", times=1, status=503)  # a retry: urllib3 and vance_filters log both attempts
     with make_client(emu) as client:
         client.credits()
@@ -93,7 +93,7 @@ def test_point_url_reaches_no_log_record(emu: Emulator, caplog: pytest.LogCaptur
 
 def test_point_url_reaches_no_exception(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    logging.getLogger("urllib3").setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="urllib3")
     token = "0123456789abcdef" * 2
     with Client(token, f"http://127.0.0.1:{free_port()}/web_api/v1", max_retries=1,
                 backoff_base=0.01, backoff_max=0.02) as client, pytest.raises(errors.TransportError) as info:
