@@ -476,7 +476,9 @@ class Transport:
             failure = RequestTimeoutError(
                 f"no answer from {self._where(endpoint)} within "
                 f"{timeout[1] if sent else timeout[0]:g} s "
-                f"({type(exc).__name__}); raise timeout= if the service is slow",
+                f"({type(exc).__name__}); raise "
+                f"{'max_wait=' if sent and read_timeout is not None else 'timeout='} "
+                "if the service is slow",
                 endpoint=endpoint,
             )
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
