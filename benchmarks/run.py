@@ -7,10 +7,16 @@ Every figure is a ratio to a floor measured in the same run, on the same machine
 - upload preparation of a 33 MP noisy photo vs. one JPEG q95 encode (and: 1 MP goes lossless);
 - notice latency for 0.3 s / 2 s / 10 s jobs: emulator ``JobRecord.finished_at`` to the
   client's download request, over a batch of like jobs (three waves of three) on the poll
-  path (``transform_wait=0``), with the progress-request rate after each job's first two
-  seconds; the first wave (a kind of job the client has not seen) and the default blocking
-  transform are reported too;
-- throughput: 64 images, 0.5 s jobs, concurrency 16, 16 emulator workers vs. 64/16 x 0.5 s;
+  path (``transform`` answering at once, ``transform_wait=0``): the first wave meets a kind
+  of job the client has not seen (blind polls; target: within 25% of the run time or
+  0.5 s), the later waves a known kind (target: 0.4 s for short jobs); with the
+  progress-request rate after each job's first two seconds (target: <= 1 a second) and
+  the shortest gap between two progress calls of one job (never under 0.5 s: at most 2 a
+  second); the default blocking transform is reported too;
+- throughput: 64 images, 2 s jobs, concurrency 16, 16 emulator workers vs. 64/16 x 2 s (and
+  0.5 s jobs, reported: shorter than a job polled at most twice a second can be seen); the
+  client's shared request budget is lifted to 1000/s here: these figures measure the
+  client's own cost, not the pace it keeps against the real service;
 - the documented way (vendor's examples: ``requests.post`` per call, PNG, polling every 2 s,
   serially) vs. ``vf.map``;
 - memory: a 33 MP RGB array through ``vf.denoise`` in a fresh process, emulator in another;
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import statistics
 import sys
@@ -184,7 +191,9 @@ def _job_metrics(emu: Emulator, trans_id: str) -> dict[str, float]:
     records = emu.requests
     done = next(r.time for r in records if r.endpoint == "download" and r.params.get("trans_id") == trans_id)
     polls = [r.time for r in records if r.endpoint == "progress" and r.params.get("trans_id") == trans_id]
+    gaps = [b - a for a, b in itertools.pairwise(polls)]
     return {
+        "min_gap": min(gaps) if gaps else float("inf"),
         "latency": done - job.finished_at,
         "job_time": job.finished_at - job.started_at,
         "polls": len(polls),
@@ -263,26 +272,31 @@ def bench_latency(emu: Emulator, quick: bool) -> list[Figure]:
     figures = []
     batches = {d: _batch_latency(emu, d, waves, per_wave, 1000 + 100 * i) for i, d in enumerate(durations)}
     blocking = _blocking_latency(emu, durations, 1 if quick else 3)
-    for i, d in enumerate(durations):
+    gaps = []
+    for d in durations:
         runs = [run for wave in batches[d] for run in wave]
-        lat = statistics.median(r["latency"] for r in runs)
+        known = [run for wave in batches[d][1:] for run in wave]
+        gaps.extend(r["min_gap"] for r in runs)
+        lat = statistics.median(r["latency"] for r in known)
         first = statistics.median(r["latency"] for r in batches[d][0])
         rate = _rate(runs)
-        if i == 0:
-            target, ok = "<= 150 ms", lat <= 0.150
+        if d <= 2.0:
+            target, ok = "<= 400 ms", lat <= 0.400
         else:
             target, ok = "<= 5% of job", lat <= 0.05 * d
         long_job = d > 2
         figures.append(Figure(
-            f"notice latency: {d:g} s jobs, batch of {len(runs)} (poll path)", lat * 1e3, "ms",
+            f"notice latency: {d:g} s jobs, known kind (waves 2-{waves}, poll path)", lat * 1e3, "ms",
             d * 1e3, "job time", lat / d, target + ("; <= 1 poll/s after 2 s" if long_job else ""),
             ok and (rate <= 1.0 or not long_job),
             {"waves": batches[d], "rate_after_2s": rate, "first_wave_latency_ms": first * 1e3},
         ))
+        new_bound = max(0.25 * d, 0.5)
         figures.append(Figure(
             f"notice latency: {d:g} s jobs, first wave of {per_wave} (new kind: blind polls)",
             first * 1e3, "ms",
-            d * 1e3, "job time", first / d, "(reported)", None,
+            d * 1e3, "job time", first / d, f"<= 25% of job or 500 ms ({new_bound * 1e3:,.0f} ms)",
+            first <= new_bound,
             {"blind_schedule_on_paper": _blind_schedule_on_paper()} if long_job else {},
         ))
         if d == durations[-1]:  # (quick runs have no job past 2 s: the line is shown, not judged)
@@ -291,6 +305,13 @@ def bench_latency(emu: Emulator, quick: bool) -> list[Figure]:
                 "<= 1.0", (rate <= 1.0) if long_job else None,
                 {"blind_first_wave": _rate(batches[d][0])},
             ))
+    shortest = min(gaps) if gaps else float("nan")
+    figures.append(Figure(
+        "progress calls of one job: shortest gap (every batch)", shortest * 1e3, "ms",
+        None, "-", None, ">= 490 ms (at most 2 calls/s)",
+        (shortest >= 0.49) if gaps and shortest != float("inf") else None,
+        {"per_job_min_gaps": gaps},
+    ))
     for d in durations:
         blat = statistics.median(blocking[d])
         figures.append(Figure(
@@ -301,9 +322,15 @@ def bench_latency(emu: Emulator, quick: bool) -> list[Figure]:
 
 
 # ---------------------------------------------------------------------------------------------
-def bench_throughput(emu: Emulator, quick: bool) -> Figure:
-    n, conc, job = (8, 4, 0.2) if quick else (64, 16, 0.5)
-    reps = 1 if quick else 3
+def bench_throughput(emu: Emulator, quick: bool, *, long_jobs: bool = False) -> Figure:
+    """``long_jobs``: 2 s jobs (judged); else 0.5 s jobs, shorter than the poll floor lets
+    the client see (a job is polled at most twice a second): reported, not judged."""
+    if long_jobs:
+        n, conc, job = (4, 4, 0.6) if quick else (64, 16, 2.0)
+        reps = 1 if quick else 2
+    else:
+        n, conc, job = (8, 4, 0.2) if quick else (64, 16, 0.5)
+        reps = 1 if quick else 3
     ideal = n / conc * job
     times = []
     # The emulator runs in its own process here: its request handling and image work would
@@ -311,7 +338,8 @@ def bench_throughput(emu: Emulator, quick: bool) -> Figure:
     with ExternalEmulator(workers=conc, job_duration=job) as external:
         for rep in range(reps):
             images = _photos(n, (256, 192), offset=10_000 + rep * n)
-            with vf.Client(external.token, external.url, cache=False) as client:
+            with vf.Client(external.token, external.url, cache=False,
+                           max_requests_per_second=1000) as client:
                 start = time.perf_counter()
                 out = list(vf.map(DENOISE, images, concurrency=conc, client=client))
                 times.append(time.perf_counter() - start)
@@ -319,7 +347,9 @@ def bench_throughput(emu: Emulator, quick: bool) -> Figure:
     v = statistics.median(times)
     return Figure(
         f"throughput: {n} images, {job:g} s jobs, concurrency {conc}", v * 1e3, "ms", ideal * 1e3,
-        f"ideal {n}/{conc} x {job:g} s", v / ideal, "<= 1.2x", v / ideal <= 1.2,
+        f"ideal {n}/{conc} x {job:g} s", v / ideal,
+        "<= 1.2x" if long_jobs else "(reported: jobs under the 0.5 s poll floor)",
+        v / ideal <= 1.2 if long_jobs else None,
         {"runs_ms": [x * 1e3 for x in times]},
     )
 
@@ -518,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         figures += bench_prepare(args.quick)
         figures += bench_latency(emu, args.quick)
         figures.append(bench_throughput(emu, args.quick))
+        figures.append(bench_throughput(emu, args.quick, long_jobs=True))
         figures.append(bench_documented(emu, args.quick))
         figures += bench_cache(emu, args.quick)
     figures.append(bench_memory(args.quick))

@@ -17,6 +17,7 @@ FIGURES = (
     "upload prep:",
     "notice latency:",
     "progress requests/s after 2 s",
+    "progress calls of one job:",
     "throughput:",
     "vs documented way:",
     "memory:",

@@ -65,7 +65,10 @@ def test_no_token_in_any_log_record_or_url(emu: Emulator, caplog: pytest.LogCapt
     for record in caplog.records:
         text = record.getMessage() + repr(record.args) + str(record.__dict__)
         assert emu.api_token not in text
-    assert not any("api_token" in m for m in urllib3_lines)  # no token in any URL
+    # only GET /point carries the token in its URL (the documented form), redacted in the log
+    assert [m for m in urllib3_lines if "api_token" in m] == [
+        m for m in urllib3_lines if "GET /web_api/v1/point?api_token=*** " in m
+    ]
     ours = [m for m in messages if m.startswith(("POST /", "GET /"))]
     endpoints = {m.split()[1] for m in ours}
     assert endpoints == {"/upload", "/transform", "/download", "/progress", "/point", "/points/record"}
@@ -74,14 +77,17 @@ def test_no_token_in_any_log_record_or_url(emu: Emulator, caplog: pytest.LogCapt
     assert all(" ms" in m for m in ours)
 
 
-def test_point_sends_the_token_in_a_json_body(emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("form", ["query", "json"])
+def test_point_token_form_and_its_log_line(emu: Emulator, caplog: pytest.LogCaptureFixture, form: str) -> None:
     caplog.set_level(logging.DEBUG, logger="urllib3")
-    with make_client(emu) as client:
+    with make_client(emu, point_form=form) as client:
         client.credits()
     record = emu.requests[-1]
     assert (record.method, record.endpoint, record.status) == ("GET", "point", 200)
-    lines = [r.getMessage() for r in caplog.records if "/point" in r.getMessage()]
-    assert lines and all("?" not in line.split("/point")[1].split()[0] for line in lines)
+    lines = [r.getMessage() for r in caplog.records if '"GET /web_api/v1/point' in r.getMessage()]  # urllib3's
+    path = {"query": "/web_api/v1/point?api_token=***", "json": "/web_api/v1/point"}[form]
+    assert lines and all(f"GET {path} HTTP" in line for line in lines)
+    assert not any(emu.api_token in line for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -198,6 +204,11 @@ def test_redact_and_excerpt() -> None:
     assert redact('{"api_token": "abc", "x": 1}') == '{"api_token": "***", "x": 1}'
     assert redact("url?trans_id=1&api_token=abc") == "url?trans_id=1&api_token=***"
     assert redact("the token s3cr3t", "s3cr3t") == "the token ***"
+    assert redact("(s3cr3t-token)", "s3cr3t-token") == "(***)"
+    # the whole token only: not inside a longer word, not a one-letter token in prose
+    assert redact("token s3cr3tive", "s3cr3t") == "token s3cr3tive"
+    assert redact("a job, a token", "a") == "a job, a token"
+    assert redact("a?api_token=a", "a") == "a?api_token=***"
     text = excerpt(b"<p>" + b"a" * 500 + b"</p>\x00\x01")
     assert len(text) == 200 and text.endswith("...")
     assert excerpt(b"\xff\xfe binary \x00") == "\ufffd\ufffd binary"

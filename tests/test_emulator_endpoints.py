@@ -216,7 +216,11 @@ def test_transform_progress_download_point_record(vance_emulator: Emulator) -> N
     tid = body["data"]["trans_id"]
     assert HEX32.fullmatch(tid) and body["data"]["status"] == "finish"
     p = requests.get(emu.url + "/progress", params={"api_token": emu.api_token, "trans_id": tid}, timeout=10).json()
-    assert p["data"]["status"] == "finish" and re.fullmatch(r"\d+", p["data"]["filesize"])
+    # filesize: a number by default (what the real service sends); filesize="string" for the documented form
+    assert p["data"]["status"] == "finish" and isinstance(p["data"]["filesize"], int)
+    emu.configure(filesize="string")
+    p = requests.get(emu.url + "/progress", params={"api_token": emu.api_token, "trans_id": tid}, timeout=10).json()
+    assert re.fullmatch(r"\d+", p["data"]["filesize"])
     r = requests.get(emu.url + "/download", params={"api_token": emu.api_token, "trans_id": tid}, timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/png"
     assert r.headers["Content-Disposition"] == 'attachment; filename="cat_enlarge3.png"'

@@ -50,6 +50,9 @@ TRANSIENT: dict[str, tuple[dict[str, Any], type[errors.VanceError]]] = {
     "slow": ({"delay": SLOW}, errors.RequestTimeoutError),
 }
 
+#: Faults after which a /transform may have started a job: sent once more at most.
+AMBIGUOUS = ("drop", "500", "502")
+
 #: faults only /download can suffer (the answer is an image, not JSON)
 DOWNLOAD_ONLY: dict[str, tuple[dict[str, Any], type[errors.VanceError]]] = {
     "truncated": ({"truncate": True}, errors.IncompleteDownloadError),
@@ -128,6 +131,12 @@ def test_transient_fault_is_retried_and_charged_once(
     spec, _ = TRANSIENT[fault]
     times = 3  # vance_client retries 4 times
     emu.fail(endpoint, times=times, **spec)
+    if endpoint == "transform" and fault in AMBIGUOUS:
+        # each may have started a job: one more attempt, then an error saying so
+        with pytest.raises(errors.TransportError, match="may still be running"):
+            call_for(endpoint, vance_client)()
+        assert emu.request_count(endpoint) == 2 and emu.charges == []
+        return
     start = time.monotonic()
     value = call_for(endpoint, vance_client)()
     elapsed = time.monotonic() - start
@@ -189,6 +198,9 @@ def test_persistent_fault_raises_the_typed_error_in_time(emu: Emulator, endpoint
     spec, expected = {**TRANSIENT, **DOWNLOAD_ONLY}[fault]
     attempts = RETRIES + 1
     emu.fail(endpoint, times=attempts, **spec)
+    if endpoint == "transform" and fault in (*AMBIGUOUS, "slow"):
+        # it may have reached the service: never again after a read timeout, once more else
+        attempts = 1 if fault == "slow" else 2
     with make_client(emu) as client:
         if endpoint == "transform" and fault == "slow":
             # Only with a webhook does /transform answer at once; then a slow answer is a timeout.
@@ -260,14 +272,17 @@ def test_job_stuck_past_max_wait_raises_job_timeout_in_time(vance_emulator: Emul
     assert isinstance(error, TimeoutError)
     assert max_wait <= elapsed < max_wait + 1.0
     assert emu.jobs[error.trans_id].status == status
-    assert f"still {status!r}" in str(error) and "max_wait" in str(error)
-    assert emu.request_count("progress") >= 2 and emu.request_count("download") == 0
+    assert repr(status) in str(error) and "max_wait" in str(error)
+    # busy: the vendor's 2 s pace, so only the call at the deadline fits in 0.6 s
+    assert emu.request_count("progress") >= (1 if status == "busy" else 2)
+    assert emu.request_count("download") == 0
     assert emu.charges == []
 
 
 # --------------------------------------------------------------------------- nothing paid is lost
 
-GARBAGE = b"GARBAGE! not an image at all " * 20
+# PNG magic, then damage: the transport takes it as an image, decoding fails
+GARBAGE = b"\x89PNG\r\n\x1a\n" + b"GARBAGE! not an image at all " * 20
 
 
 def cached_bytes(client: Client) -> bytes | None:

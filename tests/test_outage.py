@@ -68,6 +68,18 @@ def test_map_of_40_against_a_closed_port_fails_each_image_at_once(
     assert elapsed < FAST, f"40 images against a closed port took {elapsed:.1f} s"
 
 
+def test_images_waiting_to_retry_stop_when_the_batch_gives_up(dead_url: str) -> None:
+    # Long backoffs: an image that already failed once sleeps up to 30 s before its retry,
+    # unless the batch's giving up wakes it.
+    with vf.Client("token", dead_url, cache=False, backoff_base=30.0, backoff_max=30.0) as client:
+        start = time.monotonic()
+        out = list(vf.map(vf.Denoise(), arrays(16), client=client, concurrency=8,
+                          return_exceptions=True))
+        elapsed = time.monotonic() - start
+    assert all(isinstance(error, vf.ServiceUnreachableError) for error in out)
+    assert elapsed < FAST, f"images asleep between retries held the batch for {elapsed:.1f} s"
+
+
 def test_map_raises_the_typed_error_without_return_exceptions(
     dead_client: vf.Client, dead_url: str
 ) -> None:

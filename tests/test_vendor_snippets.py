@@ -164,7 +164,7 @@ def test_the_vendor_flow_upload_transform_progress_download(vance_emulator: Emul
             break
     r = ns["r"]
     assert printed == "status: finish\n"
-    assert set(r["data"]) == {"status", "filesize"} and r["data"]["filesize"].isdigit()
+    assert set(r["data"]) == {"status", "filesize"} and str(r["data"]["filesize"]).isdigit()
 
     run(DOWNLOAD, ids, ns)
     saved = (tmp_path / "demo.jpg").read_bytes()

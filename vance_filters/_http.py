@@ -1,15 +1,23 @@
 """The HTTP exchange with the VanceAI web API: session, retries, envelopes, redaction.
 
 This module knows the wire: one :class:`requests.Session` with a pooled
-adapter, form / multipart request bodies (the API token never goes into a
-URL), the ``{"code", "msg"}`` / ``{"code": 200, "data"}`` envelopes, streamed
-downloads, and retries with capped exponential backoff, full jitter and
-``Retry-After``. It knows nothing about images or jobs.
+adapter, form / multipart request bodies (the API token goes into a URL only
+for ``GET /point?api_token=...``, the one form the vendor documents for it; a
+logging filter keeps that URL out of urllib3's log records), the
+``{"code", "msg"}`` / ``{"code": 200, "data"}`` envelopes, streamed downloads
+(judged by their bytes, whatever their Content-Type says), one request budget
+shared by every thread (:class:`~vance_filters._pace.RequestPace`), and retries
+with capped exponential backoff, full jitter and ``Retry-After``. It knows
+nothing about images or jobs.
 
 Retried: connection errors, read timeouts, HTTP 429 / 5xx, API code 10010 and
 truncated downloads. Never retried: API codes 10001, 10011-10014, 30001 and
 30004 (retrying cannot change their answer). Retrying a download is free: the
-service charges a result once per trans_id.
+service charges a result once per trans_id. A request that is not idempotent
+(``/transform``: each one that reaches the service starts a job) is never sent
+again after a read timeout, and at most once more after an ambiguous failure
+(the connection broke after sending, HTTP 500 / 502 / 504); a failure before
+anything was sent (connection refused, DNS, TLS) is retried as usual.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import re
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
@@ -33,6 +42,8 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from . import _outage
+from ._pace import RequestPace
+from ._sniff import image_format
 from .errors import (
     IncompleteDownloadError,
     ProtocolError,
@@ -47,10 +58,10 @@ __all__ = [
     "DOWNLOAD_CHUNK",
     "MAX_RETRY_SLEEP",
     "NEVER_RETRY_CODES",
-    "TRANSFORM_READ_TIMEOUT",
     "RetryPolicy",
     "Transport",
     "excerpt",
+    "image_magic",
     "redact",
 ]
 
@@ -62,9 +73,6 @@ T = TypeVar("T")
 NEVER_RETRY_CODES = frozenset({10001, 10011, 10012, 10013, 10014, 30001, 30004})
 #: HTTP statuses that are retried (with no API code, or with an unknown one).
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-#: Read timeout floor for ``/transform`` without a webhook: the service may hold
-#: the request open until the job is done (the emulator: ``transform_wait``).
-TRANSFORM_READ_TIMEOUT = 60.0
 #: Download chunk size: large reads, few Python-level iterations.
 DOWNLOAD_CHUNK = 1 << 20
 #: Cap on the total time one call may spend sleeping between retries (seconds).
@@ -79,6 +87,20 @@ _MAX_PREALLOC = 512 * 1024 * 1024
 _MAX_ERROR_BODY = 64 * 1024
 
 _TOKEN_FIELD = re.compile(r"""(api[_-]?token["']?\s*[=:]\s*["']?)[^&\s"',;<>}]+""", re.IGNORECASE)
+#: A literal token shorter than this is not searched for in free text (it would garble
+#: words); ``api_token=...`` fields are redacted whatever their length.
+MIN_TOKEN_CHARS = 6
+#: Characters a token is made of: a match must not sit inside a longer run of them.
+_TOKEN_CHARS = "A-Za-z0-9_\\-"
+#: HTTP statuses after which a request may or may not have been acted on.
+AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
+#: Appended to the error that ends a transform which may have reached the service.
+LOST_TRANSFORM_HINT = (
+    "The transform may have reached the service, so a job may still be running there; it was "
+    "not sent again, as a second request would start a second job. No credits are spent until "
+    "a result is downloaded: look at client.credit_history() or the vendor's dashboard, and "
+    "run the image again later (a webhook= or a larger max_wait= avoids a long blocking read)"
+)
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 
@@ -86,19 +108,72 @@ _SPACE = re.compile(r"\s+")
 def redact(text: str, token: str | None = None) -> str:
     """Remove an API token from ``text``.
 
-    The literal ``token`` is replaced, and so is the value of anything that
-    looks like an ``api_token=...`` / ``"api_token": "..."`` field.
+    The value of anything that looks like an ``api_token=...`` /
+    ``"api_token": "..."`` field is replaced, and so is the literal ``token``
+    where it stands whole (not inside a longer run of letters, digits, ``_`` or
+    ``-``), when it is at least ``MIN_TOKEN_CHARS`` long: a one-letter token
+    must not garble words.
 
     Examples
     --------
     >>> redact("GET /point?api_token=abc123&x=1")
     'GET /point?api_token=***&x=1'
-    >>> redact("token abc123 here", "abc123")
+    >>> redact("token abc123def here", "abc123def")
     'token *** here'
+    >>> redact("a token a", "a")
+    'a token a'
     """
-    if token:
-        text = text.replace(token, "***")
+    if token and len(token) >= MIN_TOKEN_CHARS:
+        pattern = rf"(?<![{_TOKEN_CHARS}]){re.escape(token)}(?![{_TOKEN_CHARS}])"
+        text = re.sub(pattern, "***", text)
     return _TOKEN_FIELD.sub(r"\1***", text)
+
+
+class _RedactingFilter(logging.Filter):
+    """Rewrites urllib3's records so no ``api_token=...`` of a URL reaches a handler.
+
+    urllib3 logs each request as ``'%s://%s:%s "%s %s %s" %s %s'`` with the path
+    and query string among the arguments (``GET /point?api_token=...``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "token" in record.msg.lower():
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact(arg) if isinstance(arg, str) else
+                redact(str(arg)) if isinstance(arg, BaseException) else arg
+                for arg in record.args
+            )
+        elif isinstance(record.args, dict):
+            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
+
+
+#: The loggers of urllib3 that quote request URLs.
+_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
+
+
+def _install_log_filter() -> None:
+    """Put the redacting filter on urllib3's URL-quoting loggers (once)."""
+    for name in _URL_LOGGERS:
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _RedactingFilter) for f in log.filters):
+            log.addFilter(_RedactingFilter())
+
+
+_install_log_filter()
+
+
+def image_magic(head: bytes) -> str | None:
+    """The image format named by a body's first bytes (``png``, ``jpeg``, ``webp``), or None.
+
+    Examples
+    --------
+    >>> image_magic(b"<html>") is None
+    True
+    """
+    return image_format(head)
 
 
 def _redact_obj(obj: Any, token: str | None) -> Any:
@@ -194,26 +269,59 @@ class RetryPolicy:
 
 
 class _Retry(Exception):
-    """Internal: an attempt failed in a way worth retrying."""
+    """Internal: an attempt failed in a way worth retrying.
 
-    def __init__(self, error: VanceError, retry_after: float | None = None) -> None:
+    ``sent``: the request may have reached the service (and been acted on);
+    ``read_timeout``: it was sent and no answer came in time.
+    """
+
+    def __init__(
+        self,
+        error: VanceError,
+        retry_after: float | None = None,
+        *,
+        sent: bool = True,
+        read_timeout: bool = False,
+        throttled: bool = False,
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+        self.sent = sent
+        self.read_timeout = read_timeout
+        self.throttled = throttled
 
 
-def _sleep(seconds: float) -> None:
-    """Sleep in small steps so Ctrl-C and interpreter shutdown are honoured quickly."""
+def _reached_server(exc: BaseException) -> bool:
+    """False when a requests exception says nothing was sent (refused, DNS, TLS, connect timeout)."""
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError,
+                        requests.exceptions.ProxyError)):
+        return False
+    reason: Any = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return not isinstance(reason, (urllib3.exceptions.ConnectTimeoutError,
+                                   urllib3.exceptions.SSLError,
+                                   urllib3.exceptions.ProxyError))
+
+
+def _lost(error: VanceError) -> VanceError:
+    """``error`` (same class) saying that the transform may have started a job."""
+    lost = type(error).__new__(type(error))
+    VanceError.__init__(
+        lost, error.message, code=error.code, endpoint=error.endpoint, trans_id=error.trans_id,
+        hint=LOST_TRANSFORM_HINT,
+    )
+    return lost
+
+
+def _sleep(seconds: float, *, stop: Callable[[], bool] | None = None) -> None:
+    """Sleep in small steps so Ctrl-C, interpreter shutdown and ``stop()`` are honoured quickly."""
     end = time.monotonic() + seconds
     while True:
         left = end - time.monotonic()
-        if left <= 0:
+        if left <= 0 or (stop is not None and stop()):
             return
         time.sleep(min(left, 0.25))
-
-
-def _is_json_type(content_type: str) -> bool:
-    return "json" in content_type.lower()
 
 
 def _looks_like_json(body: bytes) -> bool:
@@ -250,11 +358,13 @@ class Transport:
         pool_size: int,
         verify: bool | str,
         user_agent: str = "vance-filters",
+        pace: RequestPace | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.timeout = timeout
         self.policy = policy
+        self.pace = pace
         self.session = requests.Session()
         self.pool_size = 0
         self._pool_lock = threading.Lock()
@@ -283,9 +393,10 @@ class Transport:
 
     # -- the generic retry loop -------------------------------------------------------------
 
-    def _retrying(self, endpoint: str, attempt: Callable[[], T]) -> T:
+    def _retrying(self, endpoint: str, attempt: Callable[[], T], *, idempotent: bool = True) -> T:
         slept = 0.0
         retry = 0
+        ambiguous = 0
         while True:
             failure: _Retry | None = None
             try:
@@ -295,11 +406,20 @@ class Transport:
             # Raised outside the ``except`` clause: the error's __context__ stays
             # empty, so no library-internal (or requests) exception rides along.
             error = failure.error
+            if failure.throttled and self.pace is not None:
+                # 429: every thread of this client holds back, not only this one
+                self.pace.pause(failure.retry_after or self.policy.delay(retry))
+            if not idempotent and failure.sent:
+                # It may have been acted on: never again after a read timeout (the
+                # service is still working on it), at most once after a broken answer.
+                if failure.read_timeout or ambiguous >= 1:
+                    raise _lost(error)
+                ambiguous += 1
             if retry >= self.policy.max_retries:
-                raise error
+                raise _lost(error) if not idempotent and ambiguous else error
             delay = self.policy.delay(retry, retry_after=failure.retry_after)
             if slept + delay > self.policy.max_sleep:
-                raise error
+                raise _lost(error) if not idempotent and ambiguous else error
             logger.debug(
                 "retrying /%s in %.2f s (retry %d of %d) after: %s",
                 endpoint,
@@ -308,7 +428,10 @@ class Transport:
                 self.policy.max_retries,
                 error,
             )
-            _sleep(delay)
+            _sleep(delay, stop=lambda: _outage.current_error() is not None)
+            gave_up = _outage.current_error()
+            if gave_up is not None:
+                raise gave_up  # the batch stopped while this call waited to retry
             slept += delay
             retry += 1
 
@@ -325,17 +448,26 @@ class Transport:
         read_timeout: float | None,
         stream: bool,
         token: str,
+        params: Mapping[str, Any] | None = None,
     ) -> requests.Response:
+        # ``params`` (the query string) carries the token only for GET /point: the URL
+        # requests builds from it is redacted in every error below and in urllib3's log
+        # records (see _RedactingFilter); it is never logged here.
         url = f"{self.base_url}/{endpoint}"
         timeout = (self.timeout, read_timeout if read_timeout is not None else self.timeout)
+        if self.pace is not None:
+            self.pace.acquire()
         start = time.monotonic()
         failure: VanceError | None = None
         fatal: VanceError | None = None
+        sent = True
+        timed_out = False
         response: requests.Response | None = None
         try:
             response = self.session.request(
                 method,
                 url,
+                params=params,
                 data=data,
                 files=files,
                 json=json_body,
@@ -344,12 +476,19 @@ class Transport:
                 allow_redirects=False,
             )
         except requests.exceptions.Timeout as exc:
+            sent = not isinstance(exc, requests.exceptions.ConnectTimeout)
+            timed_out = sent
             failure = RequestTimeoutError(
-                f"no answer from {self._where(endpoint)} within {timeout[1]:g} s "
-                f"({type(exc).__name__}); raise timeout= if the service is slow",
+                f"no answer from {self._where(endpoint)} within "
+                f"{timeout[1] if sent else timeout[0]:g} s "
+                f"({type(exc).__name__}); raise "
+                f"{'max_wait=' if sent and read_timeout is not None else 'timeout='} "
+                "if the service is slow",
                 endpoint=endpoint,
             )
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            # The one spot where a connection failure becomes an error.
+            sent = _reached_server(exc)
             unreachable = _outage.unreachable_reason(exc)
             if unreachable is not None:
                 # Refused, unknown host, TLS: retried for one call; a batch gives up after a
@@ -382,7 +521,11 @@ class Transport:
             raise fatal
         if failure is not None or response is None:
             self._log(method, endpoint, "error", start)
-            raise _Retry(failure or TransportError("no response", endpoint=endpoint))
+            raise _Retry(
+                failure or TransportError("no response", endpoint=endpoint),
+                sent=sent,
+                read_timeout=timed_out,
+            )
         self._log(method, endpoint, response.status_code, start)
         return response
 
@@ -428,7 +571,8 @@ class Transport:
                     trans_id=trans_id,
                 )
                 if code == 10010 or (code not in NEVER_RETRY_CODES and status in RETRY_STATUSES):
-                    raise _Retry(error, retry_after)
+                    raise _Retry(error, retry_after, sent=code != 10010 and status in
+                                 AMBIGUOUS_STATUSES, throttled=status == 429)
                 return error
         kind = "JSON without an error code" if envelope is not None else "a non-API answer"
         text = excerpt(body, token)
@@ -438,10 +582,25 @@ class Transport:
             + " - a proxy or gateway may stand between you and the service",
             endpoint=endpoint,
             trans_id=trans_id,
+            hint=self._base_url_hint(status, envelope is not None),
         )
         if status in RETRY_STATUSES:
-            raise _Retry(error, retry_after)
+            raise _Retry(error, retry_after, sent=status in AMBIGUOUS_STATUSES,
+                         throttled=status == 429)
         return error
+
+    def _base_url_hint(self, status: int, json_answer: bool) -> str | None:
+        """Name a base URL missing ``/web_api/v1`` as the likely cause of a 404 / non-API page."""
+        path = urllib.parse.urlsplit(self.base_url).path.rstrip("/")
+        if path.endswith("/web_api/v1") or (json_answer and status != 404):
+            return None
+        if status == 404 or not json_answer:
+            return (
+                f"the base URL {self.base_url!r} does not end in /web_api/v1: it is the likely "
+                "cause (the API lives under https://api-service.vanceai.com/web_api/v1); fix "
+                "base_url= or VANCE_API_BASE"
+            )
+        return None
 
     # -- JSON endpoints ------------------------------------------------------------------
 
@@ -454,12 +613,18 @@ class Transport:
         files: Mapping[str, Any] | None = None,
         read_timeout: float | None = None,
         trans_id: str | None = None,
+        query: bool = False,
+        idempotent: bool = True,
     ) -> dict[str, Any]:
         """Call a JSON endpoint with retries; return the envelope's ``data``.
 
-        POST sends ``fields`` form-encoded (multipart when ``files`` is given);
-        GET sends them as a JSON body (the service reads a GET's JSON body the
-        Laravel way), so no URL ever carries the token.
+        POST sends ``fields`` form-encoded (multipart when ``files`` is given).
+        A GET sends them in the query string when ``query`` is true (the form
+        the vendor documents for ``GET /point?api_token=...``; the URL is
+        redacted wherever it could be quoted), else as a JSON body (read by a
+        Laravel origin, but dropped by CDNs and edges that drop GET bodies).
+        ``idempotent=False`` (``/transform``): never sent again once it may
+        have reached the service, except once after an ambiguous failure.
 
         Raises
         ------
@@ -473,19 +638,21 @@ class Transport:
 
         def attempt() -> dict[str, Any]:
             body = {"api_token": token, **(fields or {})}
+            in_query = method == "GET" and query
             response = self._send(
                 method,
                 endpoint,
                 data=body if method != "GET" else None,
                 files=files,
-                json_body=body if method == "GET" else None,
+                json_body=body if method == "GET" and not in_query else None,
+                params=body if in_query else None,
                 read_timeout=read_timeout,
                 stream=False,
                 token=token,
             )
             return self._parse_json(endpoint, response, token, trans_id)
 
-        return self._retrying(endpoint, attempt)
+        return self._retrying(endpoint, attempt, idempotent=idempotent)
 
     def _parse_json(
         self, endpoint: str, response: requests.Response, token: str, trans_id: str | None
@@ -565,26 +732,30 @@ class Transport:
     ) -> bytes:
         status = response.status_code
         ctype = response.headers.get("Content-Type", "")
-        is_image = 200 <= status < 300 and not _is_json_type(ctype) and not ctype.lower().startswith("text/")
-        if is_image:
+        first = b""
+        if 200 <= status < 300:
+            # Judged by the bytes, not the label: a framework that sets no type says
+            # ``text/html; charset=UTF-8`` even for a PNG, others octet-stream.
             first = self._read_chunk(endpoint, response, 64, token, trans_id)
-            # No JPG or PNG starts with "{", "[" or "<": that is JSON or a proxy's HTML page.
-            if _looks_like_json(first) or first.lstrip()[:1] == b"<":
-                is_image = False
-            else:
+            while len(first) < 12:
+                more = self._read_chunk(endpoint, response, 64 - len(first), token, trans_id)
+                if not more:
+                    break
+                first += more
+            if image_magic(first) is not None:
                 return self._stream_body(
                     endpoint, response, first, token, trans_id, to, sink_start, written
                 )
-        else:
-            first = b""
         body = first + self._read_chunk(endpoint, response, _MAX_ERROR_BODY, token, trans_id)
         error = self._error_from_body(endpoint, status, body, response.headers, token, trans_id)
         if isinstance(error, ProtocolError) and 200 <= status < 300:
+            text = excerpt(body, token)
             error = ProtocolError(
-                f"/{endpoint} answered {ctype or 'no Content-Type'} instead of an image: "
-                f"{excerpt(body, token)!r}",
+                f"/{endpoint} answered {ctype or 'no Content-Type'} that is not a PNG, JPEG or "
+                "WebP image" + (f": {text!r}" if text else " (empty body)"),
                 endpoint=endpoint,
                 trans_id=trans_id,
+                hint=error.hint,
             )
         raise error
 

@@ -160,6 +160,16 @@ def note_unreachable(error: ServiceUnreachableError) -> ServiceUnreachableError 
     return None if outage is None else outage.failed(error)
 
 
+def current_error() -> ServiceUnreachableError | None:
+    """The error of the calling thread's batch once it gave up; None otherwise (or outside a batch).
+
+    The transport asks this while it sleeps between retries, so an image that
+    was waiting to retry stops as soon as its batch gives up.
+    """
+    outage = _current.get()
+    return None if outage is None else outage.error()
+
+
 def unreachable_reason(exc: BaseException) -> str | None:
     """Why a requests connection error means the service cannot be reached, or None.
 

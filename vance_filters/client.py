@@ -5,9 +5,12 @@
 ...     client.credits().remaining
 500.0
 
-The client speaks HTTP and knows no images: it moves bytes and jconfigs. The
-API token travels only in request bodies; it never appears in a URL, a log
-record, a repr or an error message.
+The client speaks HTTP and knows no images: it moves bytes and jconfigs (it
+reads no more of an image than the size in a PNG / JPEG header, for an upload
+answer without ``w`` / ``h``). The API token travels in request bodies, and in
+the query string of ``GET /point?api_token=...`` (the one form the vendor
+documents for it); it never appears in a log record, a repr or an error
+message.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from ._cache import (
 )
 from ._cache_scope import ScopedCache, cache_folder, cache_scope
 from ._durations import JobDurations, job_kind
-from ._http import TRANSFORM_READ_TIMEOUT, RetryPolicy, Transport, _as_int
+from ._http import RetryPolicy, Transport, _as_int
+from ._pace import RequestPace
+from ._sniff import image_size, image_type
 from .errors import (
     AuthenticationError,
     InsecureWebhookWarning,
@@ -61,6 +66,10 @@ FileInput = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[byte
 JConfig = Union[dict[str, Any], str]  # noqa: UP007
 
 _LOOPBACK_NAMES = ("localhost",)
+#: The shared request budget of a client of a remote service (requests a second).
+DEFAULT_REQUESTS_PER_SECOND = 10.0
+#: How ``credits()`` sends the token: the documented query string, or a JSON body.
+POINT_FORMS = ("query", "json")
 
 
 class SupportsApply(Protocol):
@@ -102,11 +111,8 @@ def _count(name: str, value: Any, low: int) -> int:
 
 
 def _sniff_name(data: bytes) -> str:
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image.png"
-    if data[:3] == b"\xff\xd8\xff":
-        return "image.jpg"
-    return "image"
+    kind = image_type(data)
+    return {"image/png": "image.png", "image/jpeg": "image.jpg"}.get(kind or "", "image")
 
 
 def _read_file(file: FileInput, filename: str | None) -> tuple[bytes, str]:
@@ -246,21 +252,40 @@ class Client:
         Default: ``VANCE_API_BASE``, else ``https://api-service.vanceai.com/web_api/v1``.
     timeout : float
         Connect and read timeout of each request, in seconds. ``/transform``
-        without a webhook may hold the request until the job is done, so its read
-        timeout is ``max(timeout, 60)``.
+        without a webhook may hold the request until the job is done, so its
+        answer is read for as long as the job's deadline allows (``max_wait``,
+        or what :meth:`run_job` has left of it).
     max_retries : int
         Retries of a failed exchange (connection errors, timeouts, HTTP 429 /
         5xx, API code 10010, truncated downloads), with capped exponential
         backoff, full jitter and ``Retry-After``. Never for codes 10001,
-        10011-10014, 30001, 30004.
+        10011-10014, 30001, 30004. A ``/transform`` that may have reached the
+        service is never sent again after a read timeout, and at most once
+        more after an ambiguous failure (connection broken after sending,
+        HTTP 500 / 502 / 504): each one that arrives starts a job.
     poll_interval : float
         The longest gap between ``/progress`` calls for a job of unknown
-        length (the vendor suggests 2 s): such a job is polled every 0.1 s
-        for two seconds, then backs off to it. Jobs of a kind this client has
-        seen finish are polled around their usual finish instead
-        (:func:`vance_filters.jobs.next_poll`).
+        length (the vendor suggests 2 s): such a job is polled every 0.5 s
+        for two seconds, then with gaps of a quarter of the time waited, up
+        to it. Jobs of a kind this client has seen finish are polled around
+        their usual finish instead (:func:`vance_filters.jobs.next_poll`).
+        Whatever it says, a job is polled at most twice a second, and every
+        2 s (the vendor's pace) once the service has answered ``busy``, or
+        ``waiting`` to a ``/progress`` call, until it runs.
     max_wait : float
         Default deadline of :meth:`wait` and :meth:`run_job`, in seconds.
+    max_requests_per_second : float, optional
+        One request budget shared by every thread of this client (a token
+        bucket: that many requests a second on average, bursts of as many).
+        Default: 10 for a remote service; no limit for a loopback base URL
+        (the local emulator), unless given. A 429 answer holds every thread
+        of the client back for its ``Retry-After`` (or the backoff), not only
+        the one that got it.
+    point_form : {"query", "json"}
+        How :meth:`credits` sends the token: ``"query"`` (default) is the
+        documented ``GET /point?api_token=...`` (that URL is redacted from log
+        records and errors); ``"json"`` sends it in a JSON body, which CDNs and
+        edge proxies may drop.
     cache : bool
         Keep results in memory (LRU, 512 MiB) so the same image and jconfig are
         never paid for twice. ``False`` turns every cache off. A result is
@@ -311,6 +336,8 @@ class Client:
         pickle_token: bool = False,
         backoff_base: float = 0.5,
         backoff_max: float = 8.0,
+        max_requests_per_second: float | None = None,
+        point_form: str = "query",
     ) -> None:
         if api_token is not None and (not isinstance(api_token, str) or not api_token.strip()):
             raise ValueError(
@@ -327,8 +354,8 @@ class Client:
             )
         if parsed.query or parsed.username or parsed.password:
             raise ValueError(
-                "base_url must not carry a query string or credentials: the token travels "
-                "in request bodies only"
+                "base_url must not carry a query string or credentials: the client adds the "
+                "token to each request itself"
             )
         if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
             warnings.warn(
@@ -336,6 +363,11 @@ class Client:
                 "unencrypted; use https",
                 UserWarning,
                 stacklevel=2,
+            )
+        if point_form not in POINT_FORMS:
+            raise ValueError(
+                f"point_form={point_form!r} is not allowed: expected 'query' (GET "
+                "/point?api_token=..., the documented form) or 'json'"
             )
         if cache not in (True, False):
             raise ValueError(f"cache={cache!r} is not allowed: expected True or False")
@@ -372,6 +404,12 @@ class Client:
             "pickle_token": bool(pickle_token),
             "backoff_base": _nonneg("backoff_base", backoff_base),
             "backoff_max": _nonneg("backoff_max", backoff_max),
+            "max_requests_per_second": (
+                _positive("max_requests_per_second", max_requests_per_second)
+                if max_requests_per_second is not None
+                else None if _is_loopback(parsed.hostname) else DEFAULT_REQUESTS_PER_SECOND
+            ),
+            "point_form": point_form,
         }
         self._api_token = api_token
         self._setup()
@@ -385,6 +423,8 @@ class Client:
         self.max_retries: int = s["max_retries"]
         self.poll_interval: float = s["poll_interval"]
         self.max_wait: float = s["max_wait"]
+        self.max_requests_per_second: float | None = s.get("max_requests_per_second")
+        self.point_form: str = s.get("point_form", "query")
         self._transport = Transport(
             self.base_url,
             self._token,
@@ -398,6 +438,7 @@ class Client:
             pool_size=s["pool_size"],
             verify=s["verify"],
             user_agent=_user_agent(),
+            pace=RequestPace(self.max_requests_per_second),
         )
         self._cache: ResultCache | None = None
         if s["cache"]:
@@ -569,23 +610,35 @@ class Client:
         """
         data, name = _read_file(file, filename)
         fields = {"job": job} if job else {}
-        answer = self._transport.call(
-            "upload", fields=fields, files={"file": (name, data, "application/octet-stream")}
-        )
+        ctype = image_type(data) or "application/octet-stream"
+        answer = self._transport.call("upload", fields=fields, files={"file": (name, data, ctype)})
+        # An answer without w / h: the size in the uploaded file's own header (0 if unreadable).
+        width, height = image_size(data) or (0, 0)
         return Upload(
             uid=_str_field(answer, "uid", "upload"),
-            name=str(answer.get("name", name)),
-            width=_int_field(answer, "w", "upload"),
-            height=_int_field(answer, "h", "upload"),
+            name=str(answer.get("name") or name),
+            width=_int_field(answer, "w", "upload", default=width),
+            height=_int_field(answer, "h", "upload", default=height),
             filesize=_int_field(answer, "filesize", "upload", default=len(data)),
         )
 
-    def transform(self, uid: str, jconfig: JConfig, *, webhook: str | None = None) -> Job:
+    def transform(
+        self,
+        uid: str,
+        jconfig: JConfig,
+        *,
+        webhook: str | None = None,
+        max_wait: float | None = None,
+    ) -> Job:
         """Start a job on an upload (``/transform``).
 
         Without a webhook the service may hold the request until the job is
-        done (then the status is ``"finish"``); the read timeout allows for
-        that (``max(timeout, 60)``).
+        done (then the status is ``"finish"``): the answer is read for as long
+        as ``max_wait`` allows, and the request is never sent again once it
+        may have reached the service (a second one would start a second job;
+        an ambiguous failure, such as a connection broken mid-answer or a 502 /
+        504, is retried once). The error that ends such a transform says that
+        a job may still be running, and what to do.
 
         Parameters
         ----------
@@ -596,6 +649,9 @@ class Client:
         webhook : str, optional
             A URL the service POSTs the outcome to; plain http warns
             (:class:`InsecureWebhookWarning`).
+        max_wait : float, optional
+            How long to read a blocking answer, in seconds (default: the
+            client's ``max_wait``; at least ``timeout``).
 
         Returns
         -------
@@ -613,8 +669,11 @@ class Client:
         fields = {"uid": uid, "jconfig": _jconfig_text(jconfig)}
         if webhook is not None:
             fields["webhook"] = self._check_webhook(webhook)
-        read_timeout = self.timeout if webhook else max(self.timeout, TRANSFORM_READ_TIMEOUT)
-        answer = self._transport.call("transform", fields=fields, read_timeout=read_timeout)
+        wait = self.max_wait if max_wait is None else _positive("max_wait", max_wait)
+        read_timeout = self.timeout if webhook else max(self.timeout, wait)
+        answer = self._transport.call(
+            "transform", fields=fields, read_timeout=read_timeout, idempotent=False
+        )
         return Job(
             trans_id=_str_field(answer, "trans_id", "transform"),
             status=str(answer.get("status") or "waiting"),
@@ -768,6 +827,10 @@ class Client:
     def credits(self) -> Credits:
         """The account's credits (``/point``).
 
+        Sent as ``GET /point?api_token=...``, the documented form (that URL is
+        kept out of log records and errors), or with the token in a JSON body
+        when the client was made with ``point_form="json"``.
+
         Returns
         -------
         Credits
@@ -778,7 +841,7 @@ class Client:
         >>> client.credits().remaining  # doctest: +SKIP
         392.2
         """
-        answer = self._transport.call("point", method="GET")
+        answer = self._transport.call("point", method="GET", query=self.point_form == "query")
         return Credits(
             total=_float_field(answer, "max_num", "point"),
             used=_float_field(answer, "used_num", "point"),
@@ -911,7 +974,9 @@ class Client:
         sent = _fill_uids(config, upload.uid) if isinstance(config, dict) else config
         kind = job_kind(config, upload.width, upload.height)
         submitted = time.monotonic()
-        job = self.transform(upload.uid, sent, webhook=webhook)
+        budget = self.max_wait if max_wait is None else max_wait
+        deadline = submitted + budget
+        job = self.transform(upload.uid, sent, webhook=webhook, max_wait=budget)
         try:
             if on_status is not None:
                 on_status(Progress(status=job.status, trans_id=job.trans_id))
@@ -923,8 +988,9 @@ class Client:
                 )
             status = job.status
             if status != "finish":
+                left = max(deadline - time.monotonic(), 0.001)
                 final, after, by = self._wait(
-                    job.trans_id, max_wait=max_wait, on_status=on_status, last_status=job.status,
+                    job.trans_id, max_wait=left, on_status=on_status, last_status=job.status,
                     submitted=submitted, expected=self._durations.expected(kind),
                 )
                 status = final.status

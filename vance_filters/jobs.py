@@ -4,40 +4,55 @@ A job is polled through ``/progress`` until it reports ``finish`` or ``fatal``;
 every wait has a deadline. The schedule is one pure function,
 :func:`next_poll`, so it can be read, tested and tuned in one place.
 
-Why this schedule. The service says nothing about how long a job will take,
-so a job of an unknown kind is polled *blind*: every 0.1 s for its first two
-seconds (a job that short is noticed within 0.1 s, and most jobs of small
-images are that short), then with gaps that widen smoothly (by the time
-waited past two seconds, at most 30% of all the time waited) up to
-``poll_interval`` (the vendor suggests 2 s). A job that ends between 2 s
-and 10 s is noticed on average ~13% of its run time late; a 10 s job costs 9
-calls after its first two seconds, the one that sees it finished included
-(under one per second), a longer one one call per ``poll_interval``.
+Why this schedule. The service is paid for and shared: the vendor asks for a
+fixed pace "such as every 2 seconds", so no job is ever polled more than twice
+a second (:data:`MIN_GAP` between two ``/progress`` calls of one job, whatever
+``poll_interval`` says), and a job the service reports queued (``busy``, or
+``waiting`` from ``/progress``: every job is ``waiting`` for a moment when it is
+submitted) is polled every :data:`QUEUED_GAP` (2 s) until it runs. The
+client's total request rate is capped too (``Client(max_requests_per_second=)``,
+a budget all its threads share).
 
-That is as tight as a blind schedule can be at that pace: an average delay of
-5% of *any* job length needs a gap of ~10% of the time waited, i.e. about two
-calls per second between 2 s and 10 s. What makes the difference is knowing
-the job: a batch sends many jobs of one kind (same settings, images of about
-the same size), and their run times are alike. So the client remembers when
-jobs of each kind finished (:mod:`vance_filters._durations` keeps, per kind,
-the window in which recent jobs were seen to finish) and polls the next one
-of that kind *in that window*: a check at a quarter and at half of the
-window's start (in case this one is quick), then probes 4% of the window's
-end apart (at least 0.05 s), placed so that one falls on the window's end,
-until three past it, then the blind pace again. A job of a known kind is
-noticed within 4% of its run time, with far fewer calls than blind (on the
-emulator, a 2 s job: 4 or 5 calls instead of 19; a 10 s job: 5 or 6 instead
-of 27, 4 or 5 of them after its first two seconds instead of 9), and each
-probe narrows the window for the next job.
+Within that, a job of an unknown kind is polled *blind*: every 0.5 s for its
+first two seconds (a job that short is noticed within 0.5 s), then with gaps of
+a quarter of the time waited, up to ``poll_interval`` (the vendor suggests
+2 s): a job that ends after two seconds is noticed within 25% of its run time,
+and a 10 s job costs about one call a second after its first two seconds, a
+longer one one call per ``poll_interval``.
+
+What makes the difference is knowing the job: a batch sends many jobs of one
+kind (same settings, images of about the same size), and their run times are
+alike. So the client remembers when jobs of each kind finished
+(:mod:`vance_filters._durations` keeps, per kind, the window in which recent
+jobs were seen to finish) and polls the next one of that kind *in that
+window*: a check at a quarter and at half of the window's start (when they fit
+before it), then probes 4% of the window's end apart (at least 0.5 s), placed
+so that one falls on the window's end, until three past it, then the blind
+pace again. With calls at least 0.5 s apart, probing a window's end alone would
+leave it as wide as the blind schedule made it (a 0.1 s job seen at 0.5 s,
+every time): so a window wider than 0.4 s but at most two probe gaps wide is
+probed inside it, at three quarters of its width. A hit cuts the window to
+three quarters, a miss (that job is then seen one probe gap later) to the last
+quarter; once the window is 0.4 s wide or less, its end is probed, and a job
+finishing in it is seen within 0.4 s. A job of a known kind is noticed within moments of its usual
+finish with few calls (a 10 s job: 3 or 4 calls instead of 12), and each probe
+narrows the window for the next job.
 
 A job seen queued (``waiting``, ``busy``) is timed from the last call that
-saw it queued: its run started after that.
+saw it queued: its run started after that. A job that stays in a status the
+vendor does not document is still polled (it may be new wording for
+"running"), but it is reported by name: an :class:`UnknownStatusWarning`
+naming the status and the trans_id once it has lasted
+``min(UNKNOWN_REPORT_AFTER, UNKNOWN_REPORT_SHARE * max_wait)``, and the
+:class:`~vance_filters.errors.JobTimeoutError` names it too.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,22 +63,38 @@ __all__ = [
     "FAST_GAP",
     "FAST_WINDOW",
     "GROWTH",
+    "MIN_GAP",
     "PROBE",
+    "QUEUED_GAP",
     "JobResult",
+    "UnknownStatusWarning",
     "next_poll",
     "wait_for_job",
 ]
 
+logger = logging.getLogger("vance_filters")
+
+#: The shortest gap between two ``/progress`` calls of one job: at most 2 a second.
+MIN_GAP = 0.5
+#: A job reported queued (``busy``, ``waiting``) is polled at this fixed pace (the vendor's).
+QUEUED_GAP = 2.0
 #: For this many seconds after submitting a job of an unknown kind ...
 FAST_WINDOW = 2.0
 #: ... poll it every this many seconds.
-FAST_GAP = 0.1
+FAST_GAP = MIN_GAP
 #: After that, each gap is this share of the time waited so far (up to ``poll_interval``).
-GROWTH = 0.3
+GROWTH = 0.25
 #: Around the expected finish of a known kind of job, probe every this share of it ...
 PROBE = 0.04
 #: ... but not more often than this (seconds) ...
-PROBE_MIN_GAP = 0.05
+PROBE_MIN_GAP = MIN_GAP
+#: A window wider than this (seconds, or ``PROBE`` of its end) and up to two probe gaps
+#: wide is probed inside; a narrower one at its end, which sees a job finishing in it
+#: within this long ...
+PROBE_NARROW = 0.4
+#: ... at this share of it: a hit cuts the window to that share, a miss (the next
+#: call is a probe gap later) to the rest.
+SPLIT = 0.75
 #: ... from within the expected window to this many probes past its end.
 PROBES_PAST = 3
 #: Shares of the expected finish at which a known kind of job is checked early.
@@ -73,6 +104,14 @@ EARLY_CHECKS = (0.25, 0.5)
 RUNNING_STATUSES = ("waiting", "process", "busy", "webhook")
 #: Statuses that mean "queued, not running yet".
 QUEUED_STATUSES = ("waiting", "busy")
+#: A job that stays in an undocumented status this long (seconds) is reported ...
+UNKNOWN_REPORT_AFTER = 120.0
+#: ... or this share of ``max_wait``, whichever comes first.
+UNKNOWN_REPORT_SHARE = 0.5
+
+
+class UnknownStatusWarning(UserWarning):
+    """A job has stayed in a status the vendor does not document (it is still polled)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +151,11 @@ class JobResult:
 
 
 def next_poll(
-    elapsed: float, *, poll_interval: float, expected: tuple[float, float] | None = None
+    elapsed: float,
+    *,
+    poll_interval: float,
+    expected: tuple[float, float] | None = None,
+    last: float | None = None,
 ) -> float:
     """When to call ``/progress`` next, in seconds since the job was submitted.
 
@@ -121,26 +164,31 @@ def next_poll(
     elapsed : float
         Seconds since the job was submitted (now, after the last call).
     poll_interval : float
-        The longest gap of the blind schedule, in seconds.
+        The longest gap of the blind schedule, in seconds (gaps are never
+        shorter than :data:`MIN_GAP`, whatever it says).
     expected : (float, float), optional
         The window in which jobs of this kind have been seen to finish
         (seconds); None when unknown. See the module docstring.
+    last : float, optional
+        When the last ``/progress`` call of this job was made (seconds since
+        submission); None before the first one.
 
     Returns
     -------
     float
-        The time of the next call, later than ``elapsed``.
+        The time of the next call: later than ``elapsed``, and at least
+        :data:`MIN_GAP` after ``last``.
 
     Examples
     --------
-    A job of unknown length: every 0.1 s, then gaps widening to 30% of the time waited.
+    A job of unknown length: every 0.5 s, then gaps of a quarter of the time waited.
 
     >>> t, times = 0.0, []
     >>> while t < 10:
     ...     t = next_poll(t, poll_interval=2.0)
     ...     times.append(round(t, 2))
-    >>> times[:3], times[19:]
-    ([0.1, 0.2, 0.3], [2.0, 2.1, 2.3, 2.7, 3.5, 4.55, 5.92, 7.69, 9.69, 11.69])
+    >>> times
+    [0.5, 1.0, 1.5, 2.0, 2.5, 3.12, 3.91, 4.88, 6.1, 7.63, 9.54, 11.54]
 
     A job of a kind seen to finish between 9.9 s and 10.3 s:
 
@@ -149,22 +197,32 @@ def next_poll(
     ...     t = next_poll(t, poll_interval=2.0, expected=(9.9, 10.3))
     ...     times.append(round(t, 2))
     >>> times
-    [2.48, 4.95, 10.3, 10.71, 11.12, 11.54, 13.54, 15.54]
+    [2.48, 4.95, 10.3, 10.8, 11.3, 11.8, 13.8, 15.8]
     """
+    floor = elapsed if last is None else max(elapsed, last + MIN_GAP)
+    longest = max(poll_interval, MIN_GAP)
     if expected is not None:
         start, end = expected
         step = max(PROBE * end, PROBE_MIN_GAP)
-        # probes `step` apart, the last of them inside the window exactly at its end
-        first_probe = end - max(0, math.ceil((end - start) / step) - 1) * step
+        width = end - start
+        if max(PROBE_NARROW, PROBE * end) < width <= 2 * step:
+            # a window up to two probe gaps wide, not yet narrow: probe inside it, so that
+            # the bracket this job leaves narrows it for the next one
+            first_probe = start + SPLIT * width
+        else:
+            # probes `step` apart, the last of them inside the window exactly at its end
+            first_probe = end - max(0, math.ceil(width / step) - 1) * step
         if elapsed < first_probe:
+            # early checks only where they leave room for the first probe
             planned = [share * start for share in EARLY_CHECKS]
-            return next((t for t in planned if t > elapsed), first_probe)
+            fitting = (t for t in planned if floor <= t <= first_probe - MIN_GAP and t > elapsed)
+            return max(next(fitting, first_probe), floor)
         if elapsed < end + (PROBES_PAST - 0.5) * step:
-            return elapsed + min(poll_interval, step)
+            return max(elapsed + min(longest, step), floor)
     if elapsed < FAST_WINDOW:
-        return elapsed + min(poll_interval, FAST_GAP)
-    # the gap widens smoothly: by the time waited past the window, up to GROWTH of all of it
-    return elapsed + min(poll_interval, GROWTH * elapsed, FAST_GAP + elapsed - FAST_WINDOW)
+        return max(elapsed + FAST_GAP, floor)
+    # the gap widens smoothly: a quarter of the time waited, up to poll_interval
+    return max(elapsed + min(longest, max(MIN_GAP, GROWTH * elapsed)), floor)
 
 
 def _sleep_until(deadline: float) -> None:
@@ -221,9 +279,9 @@ def wait_for_job(
 
     Examples
     --------
-    >>> states = iter(["busy", "process", "finish"])
+    >>> states = iter(["process", "process", "finish"])
     >>> fake = lambda tid: Progress(status=next(states), trans_id=tid)
-    >>> wait_for_job(fake, "t1", poll_interval=0.01, max_wait=5).status
+    >>> wait_for_job(fake, "t1", poll_interval=2.0, max_wait=5).status
     'finish'
     """
     return _wait(
@@ -250,14 +308,27 @@ def _wait(
     finished, counted from ``submitted`` or from the last call that saw the
     job queued.
     """
-    now = time.monotonic()
+    now = start = time.monotonic()
     deadline = now + max_wait
     base = now if submitted is None else submitted
     asked = base
+    last: float | None = None  # when the last /progress call was made (monotonic)
+    report_after = min(UNKNOWN_REPORT_AFTER, UNKNOWN_REPORT_SHARE * max_wait)
+    unknown_since: float | None = None
+    reported = False
     while True:
-        plan = None if last_status in QUEUED_STATUSES else expected
-        _sleep_until(min(deadline, base + next_poll(now - base, poll_interval=poll_interval, expected=plan)))
+        if last_status in QUEUED_STATUSES and (last is not None or last_status == "busy"):
+            # the vendor's fixed pace once the service said the job is queued (a job is
+            # "waiting" for a moment when submitted: transform's "waiting" does not count)
+            when = (start if last is None else last) + QUEUED_GAP
+        else:
+            when = base + next_poll(
+                now - base, poll_interval=poll_interval, expected=expected,
+                last=None if last is None else last - base,
+            )
+        _sleep_until(min(deadline, when))
         before, asked = asked, time.monotonic()
+        last = asked
         try:
             current = progress(trans_id)
         except VanceError as exc:
@@ -269,6 +340,7 @@ def _wait(
             if last_status in QUEUED_STATUSES and current.status not in QUEUED_STATUSES:
                 base = before  # it started running after the previous call: time it from there
             last_status = current.status
+            unknown_since = None
             if on_status is not None:
                 on_status(current)
         if current.status == "finish":
@@ -280,10 +352,31 @@ def _wait(
                 trans_id=trans_id,
             )
         # Any other status (waiting, process, busy, webhook, or one the vendor
-        # has not documented such as "wait") means the job is still going.
+        # has not documented such as "wait") means the job is still going ...
+        unknown = current.status not in RUNNING_STATUSES
+        if unknown and unknown_since is None:
+            unknown_since = asked
+        if unknown and unknown_since is not None and not reported and now - unknown_since >= report_after:
+            # ... but one that stays in an undocumented status is reported, not silently waited on.
+            reported = True
+            text = (
+                f"job {trans_id} has stayed in status {current.status!r}, which the vendor does "
+                f"not document, for {now - unknown_since:.0f} s; still polling it until "
+                f"max_wait={max_wait:g} s. The service may have changed: check the job on the "
+                "vendor's dashboard, and report the status to vance_filters"
+            )
+            logger.warning("%s", text)
+            warnings.warn(text, UnknownStatusWarning, stacklevel=4)
         if now >= deadline:
+            if unknown and unknown_since is not None:
+                message = (
+                    f"the job stayed in status {current.status!r}, which the vendor does not "
+                    f"document, for {now - unknown_since:.0f} s, until max_wait={max_wait:g} s"
+                )
+            else:
+                message = f"the job was still {current.status!r} after max_wait={max_wait:g} s"
             raise JobTimeoutError(
-                f"the job was still {current.status!r} after max_wait={max_wait:g} s",
+                message,
                 trans_id=trans_id,
                 hint="Raise max_wait=, or resume later",
             )

@@ -13,6 +13,7 @@ from ._faults import FaultPlan, make_fault
 from ._ledger import Ledger
 from ._records import JobRecord, RequestRecord, UploadRecord
 from ._server import PREFIX, App, RequestLog, Server
+from ._wire import FILESIZE_FORMS, WireOptions
 
 _STOP_TIMEOUT = 10.0
 #: How a multi-step job may be billed: every step's price, or the dearest step's.
@@ -46,6 +47,30 @@ def _credits(value: Any) -> float:
     return float(value)
 
 
+def _wire_options(
+    drop_get_bodies: bool | None, download_content_type: str | None,
+    omit_upload_size: bool | None, filesize: str | None, strict_file_type: bool | None,
+) -> dict[str, Any]:
+    """Validate the wire options of :class:`Emulator` (None: not given)."""
+    for name, flag in (("drop_get_bodies", drop_get_bodies), ("omit_upload_size", omit_upload_size),
+                       ("strict_file_type", strict_file_type)):
+        if flag is not None and not isinstance(flag, bool):
+            raise ValueError(f"{name}={flag!r} is not allowed: expected True or False")
+    if download_content_type is not None and (
+        not isinstance(download_content_type, str) or not download_content_type.isprintable()
+    ):
+        raise ValueError(
+            f"download_content_type={download_content_type!r} is not allowed: expected 'auto' "
+            "(the image's own type), '' (no Content-Type header) or a media type string"
+        )
+    if filesize is not None and filesize not in FILESIZE_FORMS:
+        raise ValueError(f"filesize={filesize!r} is not allowed: expected 'number' or 'string'")
+    given = {"drop_get_bodies": drop_get_bodies, "download_content_type": download_content_type,
+             "omit_upload_size": omit_upload_size, "filesize": filesize,
+             "strict_file_type": strict_file_type}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 class Emulator:
     """A local emulator of the VanceAI web API, served over real HTTP.
 
@@ -75,6 +100,21 @@ class Emulator:
         How a multi-step job is billed at its download: every step's price (``"sum"``, as
         an older version of the vendor's documentation says, and as ``Filter.cost``
         counts) or the dearest step's (``"max"``).
+    drop_get_bodies : bool
+        Wire: behave like a CDN / edge proxy that drops the body of a GET, so only the
+        query string of ``GET /point`` (or any GET) arrives.
+    download_content_type : str
+        Wire: the Content-Type label of ``/download`` answers: ``"auto"`` (the image's
+        own type), ``""`` (no header), or any label (``"text/html; charset=UTF-8"``,
+        ``"application/octet-stream"``...).
+    omit_upload_size : bool
+        Wire: ``/upload`` answers without ``w`` / ``h``.
+    filesize : {"number", "string"}
+        Wire: how ``filesize`` is answered in ``/upload`` and ``/progress``: a number
+        (what the real service sends) or the documentation's string of digits.
+    strict_file_type : bool
+        Wire: refuse (10001) an upload whose file part is not labelled ``image/png`` or
+        ``image/jpeg``, as a strict validator or WAF in front of the service may.
 
     Examples
     --------
@@ -97,6 +137,12 @@ class Emulator:
         transform_wait: float = 10.0,
         error_status: int = 200,
         pipeline_billing: Literal["sum", "max"] = "sum",
+        # -- wire-level options (how the service and what stands before it dress the wire)
+        drop_get_bodies: bool = False,
+        download_content_type: str = "auto",
+        omit_upload_size: bool = False,
+        filesize: str = "number",
+        strict_file_type: bool = False,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ValueError(f"host={host!r} is not allowed: expected a host name or address")
@@ -126,6 +172,10 @@ class Emulator:
             transform_wait=self._initial["transform_wait"],
         )
         self._state.settings.pipeline_billing = self._initial["pipeline_billing"]
+        # -- wire-level options
+        self._initial_wire = _wire_options(drop_get_bodies, download_content_type,
+                                           omit_upload_size, filesize, strict_file_type)
+        self._wire = WireOptions(**self._initial_wire)
         self._faults = FaultPlan()
         self._log = RequestLog(self._state.cond)
         self._stopping = threading.Event()
@@ -147,7 +197,7 @@ class Emulator:
         if self._server is not None or self._stopped:
             raise RuntimeError("this Emulator was already started; create a new one")
         app = App(Api(self._state), self._faults, error_status=self._error_status,
-                  log=self._log, stopping=self._stopping)
+                  log=self._log, stopping=self._stopping, wire=self._wire)
         self._server = Server(self._host, self._port, app)
         self._state.engine.start()
         self._thread = threading.Thread(
@@ -229,6 +279,12 @@ class Emulator:
         transform_wait: float | None = None,
         credits: float | None = None,
         pipeline_billing: Literal["sum", "max"] | None = None,
+        # -- wire-level options (see the class docstring; None: unchanged)
+        drop_get_bodies: bool | None = None,
+        download_content_type: str | None = None,
+        omit_upload_size: bool | None = None,
+        filesize: str | None = None,
+        strict_file_type: bool | None = None,
     ) -> None:
         """Change settings for what comes next (``credits`` sets the account's total).
 
@@ -241,6 +297,10 @@ class Emulator:
         wait = None if transform_wait is None else _seconds("transform_wait", transform_wait)
         total = None if credits is None else _credits(credits)
         billing = None if pipeline_billing is None else _billing(pipeline_billing)
+        wire = _wire_options(drop_get_bodies, download_content_type, omit_upload_size, filesize,
+                             strict_file_type)
+        for key, value in wire.items():  # wire-level options
+            setattr(self._wire, key, value)
         self._state.engine.configure(workers=count, job_duration=duration)
         with self._state.cond:
             if wait is not None:
@@ -261,6 +321,7 @@ class Emulator:
         self._faults.clear()
         self._state.engine.reset()
         self.configure(**self._initial)
+        self.configure(**self._initial_wire)  # wire-level options
         with self._state.cond:
             self._state.uploads.clear()
             self._state.jobs.clear()

@@ -18,7 +18,7 @@ from .._features import MAX_UPLOAD_BYTES
 from ._endpoints import METHODS, Api, Reply
 from ._faults import Fault, FaultPlan
 from ._records import RequestRecord
-from ._wire import ApiError, error_body, read_input
+from ._wire import ApiError, WireOptions, check_file_type, error_body, read_input
 
 _log = logging.getLogger("vance_filters.testing")
 PREFIX = "/web_api/v1/"
@@ -63,8 +63,10 @@ class App:
     """The WSGI application of the emulator."""
 
     def __init__(self, api: Api, faults: FaultPlan, *, error_status: int,
-                 log: RequestLog, stopping: threading.Event) -> None:
+                 log: RequestLog, stopping: threading.Event,
+                 wire: WireOptions | None = None) -> None:
         self.api = api
+        self.wire = wire if wire is not None else WireOptions()
         self.faults = faults
         self.error_status = error_status
         self.log = log
@@ -85,7 +87,7 @@ class App:
         path = request.path
         endpoint = path[len(PREFIX):].strip("/") if path.startswith(PREFIX) else path.lstrip("/")
         try:
-            params, files = read_input(request)
+            params, files = read_input(request, drop_get_bodies=self.wire.drop_get_bodies)
             too_large = False
         except RequestEntityTooLarge:
             params, files, too_large = {}, {}, True
@@ -111,6 +113,7 @@ class App:
             reply, code = self._error(ApiError(10012, "the request body is too large"))
         else:
             reply, code = self._answer(request, endpoint, params, files)
+            self._dress(endpoint, reply, code)
         if fault is not None and fault.retry_after is not None:
             reply.headers["Retry-After"] = f"{fault.retry_after:g}"
         self.log.complete(entry, RequestRecord(arrived, request.method, endpoint, logged,
@@ -118,12 +121,23 @@ class App:
 
         response = Response(reply.body, status=reply.status, content_type=reply.content_type)
         response.headers.update(reply.headers)
+        if not reply.content_type:
+            del response.headers["Content-Type"]  # a server that labels nothing
         if fault is not None and fault.truncate:
             # Announce every byte, send about half, then close the connection.
             response.set_data(reply.body[: len(reply.body) // 2])
             response.headers["Content-Length"] = str(len(reply.body))
             environ["vance.close"] = True
         return response(environ, start_response)
+
+    def _dress(self, endpoint: str, reply: Reply, code: int | None) -> None:
+        """Apply the wire options to a normal answer (not to scripted faults)."""
+        if code is not None or reply.status != 200:
+            return
+        if reply.content_type == "application/json":
+            reply.body = self.wire.dress(endpoint, reply.body)
+        elif endpoint == "download" and self.wire.download_content_type != "auto":
+            reply.content_type = self.wire.download_content_type
 
     def _error(self, exc: ApiError, status: int | None = None) -> tuple[Reply, int]:
         return Reply(error_body(exc.code, exc.msg), status=status or self.error_status), exc.code
@@ -150,6 +164,8 @@ class App:
             reply.headers["Allow"] = ", ".join(methods)
             return reply, None
         try:
+            if endpoint == "upload" and self.wire.strict_file_type:
+                check_file_type(files)
             return self.api.handle(endpoint, params, files, request.remote_addr or ""), None
         except ApiError as exc:
             return self._error(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.datastructures import FileStorage
@@ -62,15 +63,76 @@ def _last(multi: Any) -> dict[str, Any]:
     return {key: multi.getlist(key)[-1] for key in multi}
 
 
-def read_input(request: Request) -> tuple[dict[str, Any], dict[str, FileStorage]]:
+#: The forms ``filesize`` can be answered in.
+FILESIZE_FORMS = ("number", "string")
+
+
+@dataclass
+class WireOptions:
+    """How the emulated service and what stands before it dress the wire (live settings).
+
+    ``drop_get_bodies``: behave like a CDN / edge that drops the body of a GET (a JSON
+    body on ``GET /point`` then never arrives: "The api token field is required.").
+    ``download_content_type``: the Content-Type label of ``/download`` answers
+    (``"auto"``: the image's own type; ``""``: no Content-Type header at all).
+    ``omit_upload_size``: ``/upload`` answers without ``w`` / ``h``.
+    ``filesize``: ``"number"`` (what the real service sends) or ``"string"`` (the
+    documentation's example, ``"16794935"``), in ``/upload`` and ``/progress`` answers.
+    ``strict_file_type``: refuse (10001) an upload whose file part is not labelled
+    ``image/png`` or ``image/jpeg``, as a strict validator or WAF in front of it may.
+    """
+
+    drop_get_bodies: bool = False
+    download_content_type: str = "auto"
+    omit_upload_size: bool = False
+    filesize: str = "number"
+    strict_file_type: bool = False
+
+    def dress(self, endpoint: str, body: bytes) -> bytes:
+        """A JSON success answer of ``endpoint`` as these options have it."""
+        if endpoint not in ("upload", "progress"):
+            return body
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return body
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, dict):
+            return body
+        if endpoint == "upload" and self.omit_upload_size:
+            data.pop("w", None)
+            data.pop("h", None)
+        if "filesize" in data:
+            size = int(data["filesize"] or 0)
+            data["filesize"] = str(size) if self.filesize == "string" else size
+        return json.dumps(answer).encode()
+
+
+#: The file part labels ``strict_file_type`` accepts.
+IMAGE_PART_TYPES = ("image/png", "image/jpeg")
+
+
+def check_file_type(files: dict[str, FileStorage]) -> None:
+    """Refuse a ``file`` part not labelled as a PNG or JPEG image (``strict_file_type``)."""
+    part = files.get("file")
+    if part is not None and (part.mimetype or "").lower() not in IMAGE_PART_TYPES:
+        raise ApiError(10001, {"file": ["The file must be a file of type: jpg, jpeg, png."]})
+
+
+def read_input(
+    request: Request, *, drop_get_bodies: bool = False
+) -> tuple[dict[str, Any], dict[str, FileStorage]]:
     """The parameters and files Laravel would see (``$request->all()``).
 
     A JSON body (Content-Type ``*/json`` or ``*+json``) is read for any method; otherwise a
     GET or HEAD reads only the query string, and other methods read the form body
-    (urlencoded or multipart) over the query string.
+    (urlencoded or multipart) over the query string. ``drop_get_bodies``: a GET or HEAD
+    body never arrives (a CDN or edge proxy dropped it), so only its query string counts.
     """
     params = _last(request.args)
     files: dict[str, FileStorage] = {}
+    if drop_get_bodies and request.method in ("GET", "HEAD"):
+        return params, files
     if _is_json(request):
         try:
             body = json.loads(request.get_data(cache=False) or b"null")
