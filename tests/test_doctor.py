@@ -88,17 +88,50 @@ def test_success_every_line_ok_one_credit_no_token(
     assert any(r.endpoint == "point" and r.method == "GET" for r in emu.requests)
 
 
-def test_reports_what_the_service_sends(
-    emu: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("form, said", [("number", "a number"), ("string", "a string of digits")])
+def test_reports_the_filesize_form_the_service_sends(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], form: str,
+    said: str,
 ) -> None:
+    emu.configure(filesize=form)
     code, out, _ = _run(monkeypatch, capsys, emu, "--yes")
     assert code == 0
     upload = next(line for line in out.splitlines() if "upload filesize" in line)
     progress = next(line for line in out.splitlines() if "progress filesize" in line)
-    assert "a number" in upload  # the emulator sends the upload's filesize as a number
-    assert "a string of digits" in progress  # and the progress filesize as the dump shows
+    assert said in upload and said in progress
     assert "PNG bytes" in out and "Content-Type 'image/png'" in out
     assert "statuses seen: finish" in out
+
+
+def test_a_text_html_label_on_the_image_is_a_warning_not_a_failure(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu.configure(download_content_type="text/html; charset=UTF-8")
+    code, out, _ = _run(monkeypatch, capsys, emu, "--yes")
+    assert code == 0, out
+    lines = _lines(out)
+    assert lines["download bytes"] == "OK" and lines["download label"] == "WARN"
+    assert "text/html" in next(line for line in out.splitlines() if "download label" in line)
+
+
+def test_an_upload_answer_without_its_size_is_reported(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu.configure(omit_upload_size=True)
+    code, out, _ = _run(monkeypatch, capsys, emu, "--yes")
+    assert code == 0, out
+    line = next(line for line in out.splitlines() if "upload w/h" in line)
+    assert line.startswith("WARN") and "absent" in line and "size it sent" in line, line
+
+
+def test_an_edge_that_drops_get_bodies_is_told_apart(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu.configure(drop_get_bodies=True)
+    code, out, _ = _run(monkeypatch, capsys, emu, "--yes")
+    assert code == 0, out  # the documented query form works there
+    lines = _lines(out)
+    assert lines["token"] == "OK" and lines["GET /point JSON body"] == "WARN"
 
 
 def test_workflow_tells_whether_the_anime_upscaler_is_accepted(
