@@ -269,6 +269,9 @@ def test_imageio_recipe(emu: Emulator, vance_client: vf.Client, tmp_path: Path) 
     seen = look((tmp_path / "out.gif").read_bytes())
     assert seen["frames"] == 3 and seen["durations"] == DURATIONS and seen["loop"] == 0
     assert seen["pixels"][0].shape[:2] == (20, 24)
+    (tmp_path / "out2.gif").write_bytes(vf.enlarge(path.read_bytes(), scale=2))
+    kept = look((tmp_path / "out2.gif").read_bytes())
+    assert kept["durations"] == DURATIONS and (kept["pixels"][0][..., 3] == 0).any()
     frames = np.stack(list(iio.imiter(path, mode="RGBA")))  # imiter's frames, stacked
     assert vf.enlarge(frames, scale=2).shape == (3, 20, 24, 4)
 

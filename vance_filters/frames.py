@@ -590,7 +590,15 @@ def _write_webp(results: list[Image.Image], split: Frames, quality: int | None) 
 
 def _write_tiff(results: list[Image.Image], split: Frames, quality: int | None) -> bytes:
     out = io.BytesIO()
-    results[0].save(out, "TIFF", save_all=True, append_images=results[1:], compression="tiff_deflate")
+    # Pillow writes the first page's options on every page: the pages' DPI and ICC profile
+    # (carried by the per-frame results) come from the first page.
+    options: dict[str, Any] = {}
+    for key in ("dpi", "icc_profile"):
+        if results[0].info.get(key) is not None:
+            options[key] = results[0].info[key]
+    results[0].save(
+        out, "TIFF", save_all=True, append_images=results[1:], compression="tiff_deflate", **options
+    )
     return out.getvalue()
 
 
