@@ -300,6 +300,26 @@ def test_cli_writes_every_frame(
     assert seen["pixels"][0].shape[:2] == (20, 24)
 
 
+def test_cli_run_refuses_an_animation_instead_of_sending_one_frame(
+    vance_emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, fixtures: dict[str, bytes],
+) -> None:
+    import json
+
+    from vance_filters import cli
+
+    monkeypatch.setenv("VANCE_API_TOKEN", vance_emulator.api_token)
+    monkeypatch.setenv("VANCE_API_BASE", vance_emulator.url)
+    config = tmp_path / "job.json"
+    config.write_text(json.dumps(vf.Denoise().to_jconfig()), encoding="utf-8")
+    source = tmp_path / "anim.png"
+    source.write_bytes(fixtures["PNG"])  # an APNG: a PNG the service would take as one picture
+    code = cli.main(["run", "--config", str(config), str(source), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code != 0 and "holds 3 frames" in err and "`enlarge`" in err
+    assert vance_emulator.request_count("upload") == 0
+
+
 def _write_with_repeats(pictures: list[Image.Image], container: str, durations: list[int]) -> bytes:
     """A file that keeps consecutive repeats (Pillow's writers would merge them)."""
     split = vff.Frames(kind="bytes", frames=pictures, container=container, durations=[float(d) for d in durations], loop=0)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from . import _budget, _outage
 from ._defaults import default_client
 from ._outputs import IMAGE_SUFFIXES
-from .errors import ConfigError, CreditLimitError
+from .errors import ConfigError
 from .filters import Filter, OnLimit, UploadFormat
 
 if TYPE_CHECKING:

@@ -26,12 +26,12 @@ from PIL import Image, ImageColor, ImageFilter
 
 from . import _budget, imaging
 from . import frames as _frames
-from .frames import FramesOption
 from ._defaults import default_client
-from ._memo import memo_for
 from ._features import ANIME_STRENGTH, ANIME_STYLES, CONTROLNETS, FEATURES, Feature
+from ._memo import memo_for
 from ._warn import user_stacklevel
 from .errors import ConfigError, ResultDecodeError, ResultTooLargeError, VanceError
+from .frames import FramesOption
 
 if TYPE_CHECKING:
     from .client import Client

@@ -61,8 +61,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTAINERS",
     "PROGRESS_FRAMES",
-    "FramesOption",
     "Frames",
+    "FramesOption",
     "check_frames",
     "distinct",
     "frame_count",
@@ -76,6 +76,9 @@ FramesOption = Literal["all", "first"] | bool
 
 #: Pillow formats whose files may hold several frames, kept on the way out.
 CONTAINERS = ("GIF", "PNG", "WEBP", "TIFF")
+#: Pillow formats whose extra "frames" are not pictures of their own: an MPO's are previews
+#: or depth maps of the first, a PSD's are the layers of its composite (frame 0).
+ONE_PICTURE = ("MPO", "PSD")
 #: A call with more frames than this shows a progress bar (on stderr).
 PROGRESS_FRAMES = 8
 _FRAMES_ALLOWED = ("all", "first", True, False)
@@ -116,6 +119,8 @@ def _open(image: Any) -> Image.Image | None:
 
 
 def _pil_frames(image: Image.Image) -> int:
+    if image.format in ONE_PICTURE:
+        return 1
     try:
         return int(getattr(image, "n_frames", 1) or 1)
     except Exception:  # noqa: BLE001 - a broken file: the single-image path reports it
@@ -147,9 +152,7 @@ def frame_count(image: Any, *, frames: FramesOption = "all") -> int:
     if isinstance(image, Image.Image):
         return _pil_frames(image)
     opened = _open(image)
-    if opened is None:
-        return 1
-    return _pil_frames(opened) if opened.format in CONTAINERS else 1
+    return 1 if opened is None else _pil_frames(opened)
 
 
 def is_multiframe(image: Any, *, frames: FramesOption = "all") -> bool:
@@ -241,12 +244,24 @@ def read(image: Any, *, frames: FramesOption = "all") -> Frames:
             raise InputError(f"array of shape {image.shape} is an empty stack: it has no frame")
         return Frames(kind="array", frames=list(image))
     if isinstance(image, Image.Image):
-        return _read_pil(image, "pil")
+        return _read_pil(_writable(image), "pil")
     opened = _open(image)
-    if opened is None or opened.format not in CONTAINERS or _pil_frames(opened) < 2:
+    if opened is None or _pil_frames(opened) < 2:
         raise InputError("the image given is not a multi-frame GIF, APNG, WebP or TIFF")
     kind: Literal["bytes", "path"] = "path" if isinstance(image, (str, os.PathLike)) else "bytes"
-    return _read_pil(opened, kind)
+    return _read_pil(_writable(opened), kind)
+
+
+def _writable(image: Image.Image) -> Image.Image:
+    """``image``, if its frames can be written back; else an :class:`InputError` (never a lost frame)."""
+    if image.format not in CONTAINERS:
+        raise InputError(
+            f"the {image.format or 'image'} given holds {_pil_frames(image)} frames, and "
+            f"vance_filters writes every frame back only as {', '.join(CONTAINERS)} "
+            "(APNG for PNG): pass frames='first' for its first frame alone, or its frames "
+            "as a stack (T, H, W, C)"
+        )
+    return image
 
 
 def _has_alpha(frame: Image.Image) -> bool:
@@ -484,7 +499,7 @@ def _write_gif(results: list[Image.Image], split: Frames, quality: int | None) -
         out.write(chunk)
     for (frame, transparent), duration in zip(paletted, durations, strict=True):
         params: dict[str, Any] = {
-            "duration": int(round(duration)),
+            "duration": round(duration),
             # each frame replaces the last whole: restore to background (clear) before the next
             "disposal": 2,
             "include_color_table": True,
@@ -579,7 +594,7 @@ def _write_webp(results: list[Image.Image], split: Frames, quality: int | None) 
             if tag in (b"ALPH", b"VP8 ", b"VP8L")
         )
         header = _u24(0) + _u24(0) + _u24(width - 1) + _u24(height - 1)
-        header += _u24(int(round(duration))) + bytes([0b10])  # no blending, no disposal
+        header += _u24(round(duration)) + bytes([0b10])  # no blending, no disposal
         frames += _chunk(b"ANMF", header + body)
     flags = 0x02 | (0x10 if alpha else 0)
     vp8x = _chunk(b"VP8X", bytes([flags, 0, 0, 0]) + _u24(width - 1) + _u24(height - 1))
