@@ -230,6 +230,45 @@ def test_one_frame_only_when_asked(emu: Emulator, vance_client: vf.Client, fixtu
         vf.enlarge(stack, client=vance_client, max_credits=-1)
 
 
+def test_format_png_gives_an_apng_and_jpg_keeps_the_container(
+    emu: Emulator, vance_client: vf.Client, fixtures: dict[str, bytes]
+) -> None:
+    apng = look(vf.enlarge(fixtures["GIF"], client=vance_client, format="png"))
+    assert apng["format"] == "PNG" and apng["frames"] == 3 and apng["durations"] == DURATIONS
+    gif = look(vf.enlarge(fixtures["GIF"], client=vance_client, format="jpg"))
+    assert gif["format"] == "GIF" and gif["frames"] == 3  # JPEG holds one picture
+
+
+def _dcx(pages: list[Image.Image]) -> bytes:
+    """A DCX file (pages of PCX): multi-frame, readable by Pillow, not written back here."""
+    import struct
+
+    encoded = []
+    for page in pages:
+        out = io.BytesIO()
+        page.save(out, "PCX")
+        encoded.append(out.getvalue())
+    offset = 4 + 4 * (len(encoded) + 1)
+    header = struct.pack("<I", 987654321)
+    for data in encoded:
+        header += struct.pack("<I", offset)
+        offset += len(data)
+    return header + struct.pack("<I", 0) + b"".join(encoded)
+
+
+def test_a_multi_frame_file_that_cannot_be_written_back_is_refused(
+    emu: Emulator, vance_client: vf.Client
+) -> None:
+    data = _dcx([p.convert("RGB") for p in frame_pictures(2)])
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    with pytest.raises(vf.InputError, match=r"DCX given holds 2 frames.*frames='first'"):
+        vf.denoise(data, client=vance_client)
+    assert emu.request_count("upload") == 0
+    assert isinstance(vf.denoise(data, client=vance_client, frames="first"), bytes)
+    with pytest.raises(vf.InputError, match="DCX"):
+        vf.denoise(Image.open(io.BytesIO(data)), client=vance_client)
+
+
 def test_single_image_budget_uses_the_same_guard(emu: Emulator, vance_client: vf.Client) -> None:
     with pytest.raises(vf.CreditLimitError, match="1 image costs up to 2 credits"):
         vf.sharpen(np.zeros((4, 4, 3), np.uint8), client=vance_client, max_credits=1)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from . import _budget, _outage
 from ._defaults import default_client
 from ._outputs import IMAGE_SUFFIXES
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .filters import Filter, OnLimit, UploadFormat
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ def map(  # noqa: A001 - the point is to read like the builtin
     if max_credits is not None:
         # Every distinct frame of an animation or stack is a result: the images are read
         # once here to count them (a sized iterable is iterated again below).
-        uploads = sum(_budget.cost_of(flt, image).uploads for image in images)
+        uploads = sum(_uploads(flt, image) for image in images)
         check_budget(flt, total or 0, max_credits=max_credits, client=client, uploads=uploads)
     client.ensure_pool(concurrency)
     return _ordered(
@@ -229,6 +229,14 @@ def map(  # noqa: A001 - the point is to read like the builtin
         on_limit=on_limit,
         upload_format=upload_format,
     )
+
+
+def _uploads(flt: Filter, image: Any) -> int:
+    """The results ``image`` costs; an unusable one counts 1 (its own error comes in its place)."""
+    try:
+        return _budget.cost_of(flt, image).uploads
+    except InputError:
+        return 1
 
 
 def _ordered(
