@@ -45,6 +45,7 @@ import hashlib
 import io
 import os
 import struct
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -401,6 +402,8 @@ def run(
     split = read(image, frames=frames)
     out_format = flt.out_format
     sent, twin = distinct(split)
+    for index in sent:
+        _check_frame(split.frames[index], index, len(split))
     if max_credits is not None:
         _budget.check(
             float(len(sent) * flt.cost),
@@ -423,6 +426,18 @@ def run(
         )
     )
     return write(split, [results[t] for t in twin], out_format=out_format, quality=flt.out_quality)
+
+
+def _check_frame(frame: Any, index: int, count: int) -> None:
+    """Refuse an unusable frame before anything is sent for any frame (an :class:`InputError`)."""
+    from . import imaging  # converts and validates, without encoding
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # each frame warns for itself when it is prepared
+            imaging.to_pil(frame)
+    except InputError as exc:
+        raise InputError(f"frame {index} of {count}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- writing
