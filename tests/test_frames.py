@@ -269,6 +269,43 @@ def test_a_multi_frame_file_that_cannot_be_written_back_is_refused(
         vf.denoise(Image.open(io.BytesIO(data)), client=vance_client)
 
 
+@pytest.mark.parametrize("container", ["PNG", "WEBP", "TIFF"])
+def test_exif_and_icc_ride_along(
+    emu: Emulator, vance_client: vf.Client, container: str
+) -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "FrameCam"  # Make
+    pictures = [p.convert("RGB") for p in frame_pictures()]
+    out = io.BytesIO()
+    options: dict[str, Any] = {"exif": exif.tobytes(), "icc_profile": icc}
+    if container != "TIFF":
+        options.update(duration=DURATIONS, loop=0)
+    pictures[0].save(out, container, save_all=True, append_images=pictures[1:], **options)
+    result = Image.open(io.BytesIO(vf.enlarge(out.getvalue(), client=vance_client)))
+    assert result.n_frames == 3
+    assert result.getexif().get(0x010F) == "FrameCam"
+    assert result.info.get("icc_profile") == icc
+
+
+def test_sixteen_bit_pages_stay_sixteen_bit(emu: Emulator, vance_client: vf.Client) -> None:
+    ramp = np.arange(120, dtype=np.uint16).reshape(10, 12)
+    pages = [Image.fromarray(ramp * (i + 1) * 100) for i in range(3)]
+    out = io.BytesIO()
+    pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:], dpi=(300, 300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = Image.open(io.BytesIO(vf.enlarge(out.getvalue(), client=vance_client)))
+    assert result.n_frames == 3
+    for index in range(3):  # in order, each in its own range
+        result.seek(index)
+        assert result.mode == "I;16" and result.size == (24, 20)
+        assert np.asarray(result).max() == 119 * (index + 1) * 100
+    assert result.info["dpi"] == pytest.approx((300, 300))
+
+
 def test_single_image_budget_uses_the_same_guard(emu: Emulator, vance_client: vf.Client) -> None:
     with pytest.raises(vf.CreditLimitError, match="1 image costs up to 2 credits"):
         vf.sharpen(np.zeros((4, 4, 3), np.uint8), client=vance_client, max_credits=1)

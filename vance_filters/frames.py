@@ -13,7 +13,8 @@ back, in the input's kind:
 
 The container's timing and looks survive: the frame count, every frame's
 duration, the loop count, transparency (alpha; the GIF transparent index) and
-the TIFF pages' order. GIF and APNG frames are composited (disposal and
+the TIFF pages' order (and the pages' own modes, 16-bit included); the file's
+EXIF and ICC profile ride along in APNG, WebP and TIFF. GIF and APNG frames are composited (disposal and
 blending applied) before upload, so the service sees whole pictures; each
 output frame then replaces the previous one whole, so nothing ghosts and what
 was clear stays clear.
@@ -53,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from PIL import GifImagePlugin, Image, PngImagePlugin
 
+from . import _exif
 from .errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -195,6 +197,10 @@ class Frames:
         The loop count (0: for ever); None when the file has none.
     transparency : bool
         True when a frame has transparent pixels (or an alpha channel).
+    exif : bytes or None
+        The file's EXIF (``Exif\\0\\0`` bytes), carried onto an APNG, WebP or TIFF result.
+    icc_profile : bytes or None
+        The file's ICC profile, carried likewise.
     """
 
     kind: Literal["pil", "bytes", "path", "array"]
@@ -203,6 +209,8 @@ class Frames:
     durations: list[float] | None = None
     loop: int | None = None
     transparency: bool = False
+    exif: bytes | None = field(default=None, repr=False)
+    icc_profile: bytes | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -277,12 +285,20 @@ def _read_pil(image: Image.Image, kind: Literal["pil", "bytes", "path"]) -> Fram
     start = image.tell()
     pages: list[Image.Image] = []
     durations: list[float] = []
+    exif: bytes | None = None
+    icc: Any = None
     try:
+        image.seek(0)
+        exif, icc = _exif.read(image), image.info.get("icc_profile")
         for index in range(count):
             image.seek(index)
             image.load()
             if container == "TIFF":
-                pages.append(image.copy())  # pages are independent pictures, in their own mode
+                page = image.copy()  # pages are independent pictures, in their own mode
+                page_exif = _exif.read(image)  # kept in the page's IFD, which a copy loses
+                if page_exif is not None:
+                    page.info["exif"] = page_exif
+                pages.append(page)
             else:
                 # Pillow composites GIF / APNG / WebP frames (disposal, blending applied):
                 # each frame read is the whole picture a viewer shows.
@@ -308,6 +324,8 @@ def _read_pil(image: Image.Image, kind: Literal["pil", "bytes", "path"]) -> Fram
         durations=durations or None,
         loop=int(loop) if isinstance(loop, int) else None,
         transparency=transparency,
+        exif=exif,
+        icc_profile=icc if isinstance(icc, bytes) and icc else None,
     )
 
 
@@ -565,8 +583,20 @@ def _write_apng(results: list[Image.Image], split: Frames, quality: int | None) 
     }
     if split.loop is not None:
         options["loop"] = split.loop
+    options.update(_metadata(split, frames[0].size))
     frames[0].save(out, "PNG", **options)
     return out.getvalue()
+
+
+def _metadata(split: Frames, size: tuple[int, int]) -> dict[str, bytes]:
+    """The file's EXIF (its size fields set to the result's) and ICC profile, as save options."""
+    options = {}
+    exif = _exif.fit(split.exif, size)
+    if exif is not None:
+        options["exif"] = exif
+    if split.icc_profile is not None:
+        options["icc_profile"] = split.icc_profile
+    return options
 
 
 def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -611,24 +641,36 @@ def _write_webp(results: list[Image.Image], split: Frames, quality: int | None) 
         header = _u24(0) + _u24(0) + _u24(width - 1) + _u24(height - 1)
         header += _u24(round(duration)) + bytes([0b10])  # no blending, no disposal
         frames += _chunk(b"ANMF", header + body)
-    flags = 0x02 | (0x10 if alpha else 0)
+    metadata = _metadata(split, (width, height))
+    iccp = _chunk(b"ICCP", metadata["icc_profile"]) if "icc_profile" in metadata else b""
+    exif = metadata.get("exif", b"")
+    exif = _chunk(b"EXIF", exif[6:] if exif.startswith(b"Exif\0\0") else exif) if exif else b""
+    flags = 0x02 | (0x10 if alpha else 0) | (0x20 if iccp else 0) | (0x08 if exif else 0)
     vp8x = _chunk(b"VP8X", bytes([flags, 0, 0, 0]) + _u24(width - 1) + _u24(height - 1))
     anim = _chunk(b"ANIM", bytes([0, 0, 0, 0]) + struct.pack("<H", split.loop or 0))
-    body = b"WEBP" + vp8x + anim + frames
+    body = b"WEBP" + vp8x + iccp + anim + frames + exif
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 def _write_tiff(results: list[Image.Image], split: Frames, quality: int | None) -> bytes:
-    out = io.BytesIO()
-    # Pillow writes the first page's options on every page: the pages' DPI and ICC profile
-    # (carried by the per-frame results) come from the first page.
+    # Pillow writes the first page's options on every page: the pages' DPI, ICC profile and
+    # EXIF (carried by the per-frame results) come from the first page.
     options: dict[str, Any] = {}
-    for key in ("dpi", "icc_profile"):
+    for key in ("dpi", "icc_profile", "exif"):
         if results[0].info.get(key) is not None:
             options[key] = results[0].info[key]
-    results[0].save(
-        out, "TIFF", save_all=True, append_images=results[1:], compression="tiff_deflate", **options
-    )
+    bare = {k: v for k, v in options.items() if k != "exif"}
+    # libtiff (deflate) refuses some EXIF tags that Pillow's own writer (raw) takes
+    attempts = [{"compression": "tiff_deflate", **options}, options, {"compression": "tiff_deflate", **bare}]
+    for number, settings in enumerate(attempts, 1):
+        out = io.BytesIO()
+        try:
+            results[0].save(out, "TIFF", save_all=True, append_images=results[1:], **settings)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError):
+            if number == len(attempts):
+                raise
+            continue
+        break
     return out.getvalue()
 
 
