@@ -46,7 +46,6 @@ import hashlib
 import io
 import os
 import struct
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -451,9 +450,7 @@ def _check_frame(frame: Any, index: int, count: int) -> None:
     from . import imaging  # converts and validates, without encoding
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # each frame warns for itself when it is prepared
-            imaging.to_pil(frame)
+        imaging.to_pil(frame)  # for viewing: issues no PrecisionWarning (each frame warns when sent)
     except InputError as exc:
         raise InputError(f"frame {index} of {count}: {exc}") from None
 
