@@ -327,7 +327,12 @@ def test_cartoonize_warns_at_the_callers_line() -> None:
 def test_functions_take_exactly_their_filters_parameters(function, cls) -> None:
     params = inspect.signature(function).parameters
     fields = {f.name: f.default for f in dataclasses.fields(cls)}
-    call_options = {"client", "on_limit", "upload_format"}
+    apply = inspect.signature(vf.Filter.apply).parameters
+    call_options = set(apply) - {"self", "image"}
+    assert {"client", "on_limit", "upload_format", "frames", "max_credits"} <= call_options
     assert set(params) - {"image"} - call_options == set(fields)
     for name, default in fields.items():
         assert params[name].default == default, name
+    for name in call_options:  # the call's own options, with the same defaults as apply's
+        assert params[name].default == apply[name].default, name
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name

@@ -21,7 +21,7 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["quickstart", "batch"]
+NAMES = ["quickstart", "batch", "frames"]
 CELL_TIMEOUT = 60  # seconds per cell; a whole notebook runs in a few seconds
 #: The most a committed notebook may weigh, pictures included.
 MAX_NOTEBOOK_BYTES = 400_000
@@ -123,6 +123,22 @@ def test_batch_survives_a_failure_and_reruns_for_free(kernel_env: Path) -> None:
     assert "CreditLimitError" in printed
     assert images_shown(nb) >= 2
     assert images_shown(nb) == images_shown(read("batch")), "the committed outputs are current"
+    assert list(kernel_env.iterdir()) == [], "the notebook leaves nothing in the working folder"
+
+
+@pytest.mark.timeout(240)
+def test_frames_shows_an_animation_before_and_after(kernel_env: Path) -> None:
+    nb, _ = execute("frames", kernel_env)
+    printed = "\n".join(text_of(c) for c in nb.cells if c.cell_type == "code")
+    timing = "6 frames, durations [200, 120, 120, 300, 200, 120] ms, loop 0"
+    assert f"before: GIF, 48x36, {timing}" in printed
+    assert f"after:  GIF, 96x72, {timing}" in printed
+    assert "uploads: 4 | credits used: 4.0" in printed  # 6 frames, 4 distinct
+    assert "CreditLimitError: this call of 6 frames (4 distinct) costs up to 8 credits" in printed
+    assert "frames='first': 1 frame" in printed
+    gifs = [d for d in image_outputs(nb) if "image/gif" in d]
+    assert len(gifs) == 2, "the animation is shown before and after, as GIFs"
+    assert images_shown(nb) == images_shown(read("frames")), "the committed outputs are current"
     assert list(kernel_env.iterdir()) == [], "the notebook leaves nothing in the working folder"
 
 

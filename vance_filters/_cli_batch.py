@@ -454,6 +454,14 @@ def _upload_bytes(data: bytes, on_limit: str) -> tuple[bytes, str | None]:
     name = Path(named).name if isinstance(named, str) else None
     if not data:
         raise InputError("the file is empty: there is no image to upload")
+    from . import frames
+
+    if frames.is_multiframe(data):
+        # A jconfig job takes one picture; sending the first frame alone would lose the rest.
+        raise InputError(
+            f"the file holds {frames.frame_count(data)} frames and a job file's job takes one "
+            "picture: run a feature command (e.g. `enlarge`) to process every frame"
+        )
     if sniff_format(data[:32]) in ("png", "jpeg") and len(data) <= MAX_UPLOAD_BYTES:
         from PIL import Image
 

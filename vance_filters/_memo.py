@@ -65,7 +65,13 @@ def input_key(image: Any) -> str | None:
         info = {k: v for k, v in image.info.items() if isinstance(v, (bytes, str, int, float, tuple))}
         palette = image.palette.tobytes() if image.palette is not None else b""
         exif = image.getexif().get(0x0112)  # orientation changes what is uploaded
-        return _digest("pil", image.mode, image.size, sorted(info.items()), exif, palette, image.tobytes())
+        # A multi-frame image reaches the memo only for its current frame (frames="first");
+        # every frame is run through the per-frame memo by ``frames.run``. The frame's place
+        # counts too, so frame 3 of a file is never answered with frame 0's result.
+        position = (getattr(image, "n_frames", 1), image.tell())
+        return _digest(
+            "pil", image.mode, image.size, position, sorted(info.items()), exif, palette, image.tobytes()
+        )
     if isinstance(image, (str, os.PathLike)):
         try:
             with open(image, "rb") as handle:

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: Suffixes a directory given as input expands to (case-insensitive).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 #: Container format (as sniffed) -> the suffixes it is written with; the first is canonical.
 CONTAINER_SUFFIXES: dict[str, tuple[str, ...]] = {

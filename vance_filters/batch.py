@@ -21,10 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _outage
+from . import _budget, _outage
 from ._defaults import default_client
 from ._outputs import IMAGE_SUFFIXES
-from .errors import ConfigError, CreditLimitError
+from .errors import ConfigError, InputError
 from .filters import Filter, OnLimit, UploadFormat
 
 if TYPE_CHECKING:
@@ -93,6 +93,7 @@ def check_budget(
     *,
     max_credits: float | None,
     client: Client,
+    uploads: int | None = None,
 ) -> float:
     """Refuse a batch that would cost more than ``max_credits`` or the balance.
 
@@ -107,6 +108,9 @@ def check_budget(
         account's balance.
     client : Client
         Used to read the balance (``/point``).
+    uploads : int, optional
+        How many results the batch sends for (``_budget.cost_of``: every
+        distinct frame of a multi-frame image); default ``count``.
 
     Returns
     -------
@@ -126,25 +130,16 @@ def check_budget(
     ...     vf.batch.check_budget(vf.Sharpen(), 5, max_credits=None, client=client)
     10.0
     """
-    cost = float(flt.cost * count)
-    if max_credits is not None and cost > max_credits:
-        raise CreditLimitError(
-            f"this batch of {_count(count, 'image')} costs up to {_count(cost, 'credit')} "
-            f"({_count(flt.cost, 'credit')} per result), more than max_credits={max_credits:g}: "
-            "raise max_credits or process fewer images"
-        )
-    remaining = client.credits().remaining
-    if cost > remaining:
-        raise CreditLimitError(
-            f"this batch of {_count(count, 'image')} costs up to {_count(cost, 'credit')} but "
-            f"the account has {remaining:g} left: top up or process fewer images"
-        )
-    return cost
+    cost = float(flt.cost * (count if uploads is None else uploads))
+    what = f"this batch of {_count(count, 'image')}"
+    if uploads is not None and uploads != count:
+        what += f" ({_count(uploads, 'upload')}: every distinct frame of an animation or stack)"
+    return _budget.check(
+        cost, max_credits=max_credits, client=client, what=what, per_result=flt.cost, fewer="fewer images"
+    )
 
 
-def _count(number: float, noun: str) -> str:
-    """``1 image``, ``2 images``, ``0.5 credits``."""
-    return f"{number:g} {noun}" if number == 1 else f"{number:g} {noun}s"
+_count = _budget.count
 
 
 def map(  # noqa: A001 - the point is to read like the builtin
@@ -180,6 +175,7 @@ def map(  # noqa: A001 - the point is to read like the builtin
     max_credits : float, optional
         Refuse to start (``CreditLimitError``) if the batch could cost more
         than this or than the account's balance; needs a sized ``images``.
+        Every distinct frame of a multi-frame image counts as one result.
     client : Client, optional
         Default: the module-level client.
     on_limit, upload_format : str
@@ -217,7 +213,10 @@ def map(  # noqa: A001 - the point is to read like the builtin
         images = list(images)
         total = len(images)
     if max_credits is not None:
-        check_budget(flt, total or 0, max_credits=max_credits, client=client)
+        # Every distinct frame of an animation or stack is a result: the images are read
+        # once here to count them (a sized iterable is iterated again below).
+        uploads = sum(_uploads(flt, image) for image in images)
+        check_budget(flt, total or 0, max_credits=max_credits, client=client, uploads=uploads)
     client.ensure_pool(concurrency)
     return _ordered(
         flt,
@@ -230,6 +229,14 @@ def map(  # noqa: A001 - the point is to read like the builtin
         on_limit=on_limit,
         upload_format=upload_format,
     )
+
+
+def _uploads(flt: Filter, image: Any) -> int:
+    """The results ``image`` costs; an unusable one counts 1 (its own error comes in its place)."""
+    try:
+        return _budget.cost_of(flt, image).uploads
+    except InputError:
+        return 1
 
 
 def _ordered(

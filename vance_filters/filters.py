@@ -24,12 +24,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, overload
 import numpy as np
 from PIL import Image, ImageColor, ImageFilter
 
-from . import imaging
+from . import _budget, imaging
+from . import frames as _frames
 from ._defaults import default_client
-from ._memo import memo_for
 from ._features import ANIME_STRENGTH, ANIME_STYLES, CONTROLNETS, FEATURES, Feature
+from ._memo import memo_for
 from ._warn import user_stacklevel
 from .errors import ConfigError, ResultDecodeError, ResultTooLargeError, VanceError
+from .frames import FramesOption
 
 if TYPE_CHECKING:
     from .client import Client
@@ -156,6 +158,8 @@ class Filter(ImageFilter.MultibandFilter):
         client: Client | None = ...,
         on_limit: OnLimit = ...,
         upload_format: UploadFormat = ...,
+        frames: FramesOption = ...,
+        max_credits: float | None = ...,
     ) -> ImageT: ...
 
     @overload
@@ -166,6 +170,8 @@ class Filter(ImageFilter.MultibandFilter):
         client: Client | None = ...,
         on_limit: OnLimit = ...,
         upload_format: UploadFormat = ...,
+        frames: FramesOption = ...,
+        max_credits: float | None = ...,
     ) -> Image.Image: ...
 
     def apply(
@@ -175,6 +181,8 @@ class Filter(ImageFilter.MultibandFilter):
         client: Client | None = None,
         on_limit: OnLimit = "downscale",
         upload_format: UploadFormat = "auto",
+        frames: FramesOption = "all",
+        max_credits: float | None = None,
     ) -> Any:
         """Run this filter on ``image`` and return the same kind of image.
 
@@ -183,7 +191,9 @@ class Filter(ImageFilter.MultibandFilter):
         image : PIL.Image.Image, numpy.ndarray, bytes, str or os.PathLike
             The image: a PIL image in any mode, an array ``(M, N[, C])`` of
             uint8, uint16, bool or float in [0, 1], the bytes of an image
-            file, or a path to one.
+            file, or a path to one. Multi-frame inputs (an animated GIF,
+            APNG or WebP, a multi-page TIFF, a stack ``(T, M, N, C)``) run
+            on every frame (:mod:`vance_filters.frames`).
         client : Client, optional
             The client to use; by default one built from ``VANCE_API_TOKEN``
             and ``VANCE_API_BASE`` on first use.
@@ -195,18 +205,32 @@ class Filter(ImageFilter.MultibandFilter):
         upload_format : {"auto", "png", "jpeg"}
             How the upload is encoded: lossless PNG when it fits, else JPEG
             ("auto"), or forced.
+        frames : {"all", "first"} or bool
+            ``"all"`` (default): every frame of a multi-frame input, each
+            distinct frame sent once. ``True``: the same, and a 3-D array is
+            a stack ``(T, M, N)`` rather than one ``(M, N, C)`` picture.
+            ``"first"`` (or False): one frame only, the old behaviour: the
+            first of a file or stack, the current one of a PIL image.
+        max_credits : float, optional
+            Refuse (``CreditLimitError``, before any upload) a call that could
+            cost more: distinct frames x ``cost``, or more than the balance.
 
         Returns
         -------
         PIL.Image.Image, numpy.ndarray or bytes
             The result, of the input's kind: PIL for PIL and paths, an array
             of the same dtype, range and layout, or bytes in the input's
-            container format (or ``format=`` when given).
+            container format (or ``format=`` when given). A multi-frame input
+            gives every frame back: bytes in the same container, a
+            multi-frame PIL image (``n_frames``, ``seek``) for PIL and paths,
+            a stack for a stack; durations, loop count and transparency kept.
 
         Raises
         ------
         InputError
             The image is unusable (raised before any request).
+        CreditLimitError
+            The call could cost more than ``max_credits`` or the balance.
         VanceError
             A typed error from the service or the transport.
 
@@ -216,10 +240,19 @@ class Filter(ImageFilter.MultibandFilter):
         >>> from vance_filters.testing import Emulator
         >>> with Emulator() as emu, vf.Client(emu.api_token, emu.url) as client:
         ...     out = vf.Enlarge(scale=2).apply(np.zeros((8, 10, 3), np.uint8), client=client)
-        >>> out.shape, out.dtype
-        ((16, 20, 3), dtype('uint8'))
+        ...     stack = vf.Enlarge(scale=2).apply(np.zeros((4, 8, 10, 3), np.uint8), client=client)
+        >>> out.shape, out.dtype, stack.shape
+        ((16, 20, 3), dtype('uint8'), (4, 16, 20, 3))
         """
-        return _run(self, image, client=client, on_limit=on_limit, upload_format=upload_format)
+        return _run(
+            self,
+            image,
+            client=client,
+            on_limit=on_limit,
+            upload_format=upload_format,
+            frames=frames,
+            max_credits=max_credits,
+        )
 
     async def apply_async(
         self,
@@ -252,7 +285,12 @@ class Filter(ImageFilter.MultibandFilter):
         return await asyncio.wrap_future(future)
 
     def filter(self, image: Any) -> Any:
-        """Pillow's filter protocol: ``img.filter(f)`` calls this with the core image."""
+        """Pillow's filter protocol: ``img.filter(f)`` calls this with the core image.
+
+        Pillow hands over the core of the current frame only, so this door is
+        single-frame by nature: for every frame of an animation, use
+        ``f.apply(img)`` or the function.
+        """
         pil = Image.Image()._new(image)
         if image.mode in ("P", "PA"):
             pil.putpalette(image.getpalette("RGB"))
@@ -268,8 +306,13 @@ def _run(
     client: Client | None,
     on_limit: OnLimit,
     upload_format: UploadFormat,
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Prepare, run the job (through the cache), and restore the caller's kind of image.
+
+    A multi-frame input goes to :func:`vance_filters.frames.run` (every frame,
+    through the batch layer) unless ``frames="first"``.
 
     A repeat of a finished call is answered from the client's memo of decoded
     results (``_memo``): one hash of the input, no encode, request or decode.
@@ -287,7 +330,30 @@ def _run(
     """
     _check_choice("on_limit", on_limit, _ON_LIMIT)
     _check_choice("upload_format", upload_format, _UPLOAD_FORMATS)
+    _frames.check_frames(frames)
+    _check_max_credits(max_credits)
     client = client if client is not None else default_client()
+    if _frames.is_multiframe(image, frames=frames):
+        if frames is True or frames == "all":
+            return _frames.run(
+                flt,
+                image,
+                frames=frames,
+                max_credits=max_credits,
+                client=client,
+                on_limit=on_limit,
+                upload_format=upload_format,
+            )
+        image = image[0]  # frames="first" on a stack (T, H, W, C): its first frame
+    if max_credits is not None:
+        _budget.check(
+            float(flt.cost),
+            max_credits=max_credits,
+            client=client,
+            what="this call of 1 image",
+            per_result=flt.cost,
+            fewer="a cheaper filter",
+        )
     jconfig = flt.to_jconfig()
     memo = memo_for(client)
     memo_key = memo.key(image, jconfig, (on_limit, upload_format)) if memo is not None else None
@@ -299,6 +365,19 @@ def _run(
     if memo is not None and memo_key is not None:
         memo.put(memo_key, out)
     return out
+
+
+def _check_max_credits(max_credits: object) -> None:
+    if max_credits is None:
+        return
+    if (
+        isinstance(max_credits, bool)
+        or not isinstance(max_credits, numbers.Real)
+        or not float(max_credits) >= 0
+    ):
+        raise ConfigError(
+            f"max_credits={max_credits!r} is not allowed: expected a number >= 0, or None for no limit"
+        )
 
 
 def _run_job(

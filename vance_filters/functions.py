@@ -3,7 +3,7 @@
 Each function builds the matching filter (validating every parameter before
 any request) and applies it: the image comes back as the same kind it went in
 (PIL, ndarray of the same dtype and layout, bytes in the same container, or
-PIL for a path). See the filter classes in :mod:`vance_filters.filters` for
+PIL for a path; every frame of an animation, multi-page TIFF or stack). See the filter classes in :mod:`vance_filters.filters` for
 the parameters' ranges.
 
 Each function's parameters are its filter's fields (a test checks that they
@@ -35,6 +35,7 @@ from .filters import (
     UploadFormat,
     UpscaleAnime,
 )
+from .frames import FramesOption
 
 if TYPE_CHECKING:
     from .client import Client
@@ -70,6 +71,8 @@ def enlarge(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -87,6 +90,8 @@ def enlarge(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -103,12 +108,14 @@ def enlarge(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Enlarge the image 2x, 4x, 6x or 8x (AI Image Enlarger).
 
     Builds :class:`~vance_filters.filters.Enlarge` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -127,7 +134,12 @@ def enlarge(
     'Image'
     """
     return Enlarge(scale=scale, suppress_noise=suppress_noise, remove_blur=remove_blur, format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -145,6 +157,8 @@ def denoise(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -162,6 +176,8 @@ def denoise(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -178,12 +194,14 @@ def denoise(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Remove grain and noise (AI Image Denoiser).
 
     Builds :class:`~vance_filters.filters.Denoise` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -202,7 +220,12 @@ def denoise(
     'Image'
     """
     return Denoise(remove_noise=remove_noise, sharpen=sharpen, auto_params=auto_params, format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -223,6 +246,8 @@ def sharpen(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -243,6 +268,8 @@ def sharpen(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -262,12 +289,14 @@ def sharpen(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Sharpen a blurry photo (AI Image Sharpener, 2 credits).
 
     Builds :class:`~vance_filters.filters.Sharpen` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -286,7 +315,12 @@ def sharpen(
     'Image'
     """
     return Sharpen(remove_blur=remove_blur, suppress_noise=suppress_noise, remove_artifacts=remove_artifacts, autoparams=autoparams, automodel=automodel, blur_type=blur_type, format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -301,6 +335,8 @@ def remove_background(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -315,6 +351,8 @@ def remove_background(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -328,12 +366,14 @@ def remove_background(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Cut out the subject: RGBA result, or RGB on ``background``.
 
     Builds :class:`~vance_filters.filters.RemoveBackground` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -352,7 +392,12 @@ def remove_background(
     'Image'
     """
     return RemoveBackground(format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -369,6 +414,8 @@ def upscale_anime(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -385,6 +432,8 @@ def upscale_anime(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -400,12 +449,14 @@ def upscale_anime(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Upscale anime art with AnimeSharp or Real-ESRGAN.
 
     Builds :class:`~vance_filters.filters.UpscaleAnime` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -424,7 +475,12 @@ def upscale_anime(
     'Image'
     """
     return UpscaleAnime(scale=scale, model=model, format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -439,6 +495,8 @@ def repair(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -453,6 +511,8 @@ def repair(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -466,12 +526,14 @@ def repair(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Fix scratches, creases and spots (Photo Restorer - Fix).
 
     Builds :class:`~vance_filters.filters.Repair` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -490,7 +552,12 @@ def repair(
     'Image'
     """
     return Repair(format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -507,6 +574,8 @@ def restore(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -523,6 +592,8 @@ def restore(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -538,12 +609,14 @@ def restore(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Restore a very blurry photo (Photo Restorer - Enhance).
 
     Builds :class:`~vance_filters.filters.Restore` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -562,7 +635,12 @@ def restore(
     'Image'
     """
     return Restore(face_enhancer=face_enhancer, strength=strength, format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -577,6 +655,8 @@ def cartoonize(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -591,6 +671,8 @@ def cartoonize(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -604,12 +686,14 @@ def cartoonize(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Cartoonize (Toongineer, deprecated by the vendor: prefer ``to_anime``).
 
     Builds :class:`~vance_filters.filters.Cartoonize` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -628,7 +712,12 @@ def cartoonize(
     'Image'
     """
     return Cartoonize(format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -649,6 +738,8 @@ def to_anime(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -669,6 +760,8 @@ def to_anime(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -688,12 +781,14 @@ def to_anime(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Turn a photo into a cartoon in one of 12 styles (img2anime).
 
     Builds :class:`~vance_filters.filters.ToAnime` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -712,7 +807,12 @@ def to_anime(
     'Image'
     """
     return ToAnime(style=style, prompt=prompt, overwrite=overwrite, look=look, denoising_strength=denoising_strength, controlnets=controlnets, format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -728,6 +828,8 @@ def animegan(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -743,6 +845,8 @@ def animegan(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -757,12 +861,14 @@ def animegan(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Turn a portrait into anime (VancePortrait, AnimeGANv2).
 
     Builds :class:`~vance_filters.filters.Animegan` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -781,7 +887,12 @@ def animegan(
     'Image'
     """
     return Animegan(single_face=single_face, format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -798,6 +909,8 @@ def recolor(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -814,6 +927,8 @@ def recolor(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -829,12 +944,14 @@ def recolor(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Colorize a gray photo guided by a prompt (Recolor): RGB result.
 
     Builds :class:`~vance_filters.filters.Recolor` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -853,7 +970,12 @@ def recolor(
     'Image'
     """
     return Recolor(prompt=prompt, negative_prompt=negative_prompt, format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -869,6 +991,8 @@ def colorize(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -884,6 +1008,8 @@ def colorize(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -898,12 +1024,14 @@ def colorize(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Colorize a gray photo (DeOldify): RGB result.
 
     Builds :class:`~vance_filters.filters.Colorize` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -922,7 +1050,12 @@ def colorize(
     'Image'
     """
     return Colorize(render_factor=render_factor, format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )
 
 
@@ -937,6 +1070,8 @@ def enhance_faces(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> ImageT: ...
 
 
@@ -951,6 +1086,8 @@ def enhance_faces(
     client: Client | None = ...,
     on_limit: OnLimit = ...,
     upload_format: UploadFormat = ...,
+    frames: FramesOption = ...,
+    max_credits: float | None = ...,
 ) -> Image.Image: ...
 
 
@@ -964,12 +1101,14 @@ def enhance_faces(
     client: Client | None = None,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    frames: FramesOption = "all",
+    max_credits: float | None = None,
 ) -> Any:
     """Enhance faces (CodeFormer).
 
     Builds :class:`~vance_filters.filters.EnhanceFaces` with the parameters given and
     applies it; see there for ranges, and :meth:`Filter.apply` for ``client``,
-    ``on_limit`` and ``upload_format``. Output options (``format``, ``quality``,
+    ``on_limit``, ``upload_format``, ``frames`` and ``max_credits``. Output options (``format``, ``quality``,
     ``dpi``, ``background``) are those of every filter.
 
     Returns
@@ -988,5 +1127,10 @@ def enhance_faces(
     'Image'
     """
     return EnhanceFaces(format=format, quality=quality, dpi=dpi, background=background).apply(
-        image, client=client, on_limit=on_limit, upload_format=upload_format
+        image,
+        client=client,
+        on_limit=on_limit,
+        upload_format=upload_format,
+        frames=frames,
+        max_credits=max_credits,
     )

@@ -675,7 +675,8 @@ def restore(
         ``(H, W, 4)`` for ``"rgba"``); bytes in → bytes in the input's
         container format (PNG, JPEG, WebP, TIFF, BMP, GIF...; a result with
         alpha in a container that cannot hold it, JPEG or BMP, becomes PNG;
-        GIF transparency is on/off; animations keep their first frame);
+        GIF transparency is on/off; one frame: the filters send animations
+        and multi-page files here frame by frame, see :mod:`vance_filters.frames`);
         path in → PIL. Wide inputs (uint16, float, ``I;16``, ``I``, ``F``)
         come back in the range their values used (see :func:`prepare`). The
         input's ICC profile (when the colour family is unchanged), DPI and
