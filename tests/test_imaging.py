@@ -22,6 +22,9 @@ from vance_filters import imaging
 from vance_filters.errors import ConfigError, InputError
 from vance_filters.imaging import DTYPE_RANGES, Prepared, prepare, restore
 
+# Wide inputs are fed on purpose here; the warning itself is tested in tests/test_depth_e2e.py.
+pytestmark = pytest.mark.filterwarnings("ignore::vance_filters.errors.PrecisionWarning")
+
 W, H = 24, 16
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 

@@ -26,6 +26,9 @@ from test_imaging import noisy_photo, rgb_base, serve
 from vance_filters.errors import InputError, ResultDecodeError, ResultTooLargeError
 from vance_filters.imaging import DTYPE_RANGES, MAX_RESULT_PIXELS, Prepared, prepare, restore
 
+# Wide inputs are fed on purpose here; the warning itself is tested in tests/test_depth_e2e.py.
+pytestmark = pytest.mark.filterwarnings("ignore::vance_filters.errors.PrecisionWarning")
+
 TRANS_ID = "6de4b562d1a01c3d2520608eae929646"
 
 
