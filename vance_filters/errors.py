@@ -29,6 +29,11 @@ Errors that carry a ``trans_id`` name a job that exists on the server: its
 result can be fetched later with ``Client.wait(trans_id)`` and
 ``Client.download(trans_id)``; a repeated download costs no credit.
 
+Warnings (``UserWarning`` subclasses): ``DownscaleWarning`` (an image over the
+limits was sent smaller), ``PrecisionWarning`` (more levels went in than 8 bits
+give back), ``UnknownStatusWarning`` (a job stays in an undocumented status),
+``InsecureWebhookWarning`` (a webhook that is not https).
+
 All errors pickle with their fields, so an error raised in a worker process
 arrives intact in the caller.
 """
@@ -55,6 +60,7 @@ __all__ = [
     "LimitExceededError",
     "NotFoundError",
     "PrecisionWarning",
+    "UnknownStatusWarning",
     "ProtocolError",
     "RequestTimeoutError",
     "ResultDecodeError",
@@ -295,6 +301,14 @@ class ConfigError(VanceError, ValueError):
 
 class DownscaleWarning(UserWarning):
     """An image was downscaled to fit the upload limits."""
+
+
+class UnknownStatusWarning(UserWarning):
+    """A job has stayed in a status the vendor does not document (it is still polled).
+
+    Raised once per job, well before ``max_wait`` runs out, naming the status
+    and the trans_id; a :class:`JobTimeoutError` names it too.
+    """
 
 
 class PrecisionWarning(UserWarning):

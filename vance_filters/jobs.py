@@ -56,7 +56,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import JobFailedError, JobTimeoutError, VanceError
+from .errors import JobFailedError, JobTimeoutError, UnknownStatusWarning, VanceError
 from .records import Progress
 
 __all__ = [
@@ -110,8 +110,6 @@ UNKNOWN_REPORT_AFTER = 120.0
 UNKNOWN_REPORT_SHARE = 0.5
 
 
-class UnknownStatusWarning(UserWarning):
-    """A job has stayed in a status the vendor does not document (it is still polled)."""
 
 
 @dataclass(frozen=True)
