@@ -43,6 +43,7 @@ __all__ = [
     "check_existing",
     "expand_inputs",
     "feature_ext",
+    "filter_from_spec",
     "plan_outputs",
     "read_file_bytes",
     "recording_filter",
@@ -420,3 +421,39 @@ def check_existing(path: Path, jconfig: Any, *, rerun: str = "use --overwrite or
     if record.same_settings(jconfig):
         return Existing(path, True)
     return Existing(path, False, f"exists, made by {record.describe()}; {rerun}")
+
+
+def filter_from_spec(spec: Any) -> Any:
+    """The filter or pipeline a provenance record's ``spec`` describes.
+
+    Only the library's feature filters are built (by class name, with their
+    recorded parameters, validated by their constructors).
+
+    Raises
+    ------
+    ValueError
+        The spec names something else or is malformed.
+
+    Examples
+    --------
+    >>> import vance_filters as vf
+    >>> filter_from_spec(_provenance.filter_spec(vf.Enlarge(scale=4)))
+    Enlarge(scale=4, suppress_noise=40, remove_blur=60)
+    """
+    from . import filters
+
+    try:
+        built = []
+        for step in spec["steps"]:
+            cls = getattr(filters, str(step["filter"]), None)
+            if not (isinstance(cls, type) and issubclass(cls, filters.FeatureFilter)):
+                raise ValueError(f"{step['filter']!r} is not a vance_filters feature filter")  # noqa: TRY004
+            params: dict[str, Any] = {
+                str(k): tuple(v) if isinstance(v, list) else v for k, v in dict(step["params"]).items()
+            }
+            built.append(cls(**params))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"the recorded filter cannot be built: {exc}") from None
+    if not built:
+        raise ValueError("the recorded filter has no steps")
+    return built[0] if len(built) == 1 else filters.Pipeline(*built)

@@ -108,6 +108,8 @@ class JobRecord:
         The filter, as its repr.
     input_sha256 : str or None
         SHA-256 of the caller's input file bytes, when the input was bytes or a path.
+    spec : dict or None
+        The filter as data (:func:`filter_spec`), to build it again; None for a raw jconfig.
     """
 
     trans_id: str | None
@@ -118,6 +120,7 @@ class JobRecord:
     service: str
     filter: str
     input_sha256: str | None = None
+    spec: Any = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class Provenance:
         When the record was made (UTC, ISO 8601).
     digital_source_type : str
         The IPTC digital source type (:data:`DIGITAL_SOURCE_TYPE`).
+    spec : dict or None
+        The filter as data (:func:`filter_spec`); None for a raw jconfig.
     """
 
     jobs: tuple[JobRecord, ...]
@@ -150,13 +155,9 @@ class Provenance:
     service: str
     input_sha256: str | None = None
     library: str = field(default_factory=lambda: f"vance-filters {_version()}")
-    created: str = field(
-        default_factory=lambda: datetime.datetime.now(datetime.timezone.utc)
-        .replace(microsecond=0)
-        .isoformat()
-        .replace("+00:00", "Z")
-    )
+    created: str = field(default_factory=lambda: now())
     digital_source_type: str = DIGITAL_SOURCE_TYPE
+    spec: Any = None
 
     @property
     def trans_ids(self) -> list[str]:
@@ -179,6 +180,7 @@ class Provenance:
         """The record as plain JSON values."""
         return {
             "filter": self.filter,
+            "filter_spec": self.spec,
             "jconfig": self.jconfig,
             "service": self.service,
             "trans_ids": self.trans_ids,
@@ -210,6 +212,8 @@ class Provenance:
         )
         body += el("Library", self.library) + el("Service", self.service)
         body += el("Filter", self.filter) + el("JConfig", jconfig)
+        if self.spec is not None:
+            body += el("FilterSpec", json.dumps(self.spec, sort_keys=True, separators=(",", ":")))
         if self.input_sha256:
             body += el("InputSHA256", self.input_sha256)
         body += el("Credits", _number(self.credits)) + el("Created", self.created)
@@ -269,7 +273,11 @@ class Provenance:
                 jconfig: Any = json.loads(raw)
             except ValueError:
                 jconfig = raw
-            jobs = [dataclasses.replace(job, jconfig=jconfig) for job in jobs]
+            try:
+                spec = json.loads(text(desc, "FilterSpec") or "null")
+            except ValueError:
+                spec = None
+            jobs = [dataclasses.replace(job, jconfig=jconfig, spec=spec) for job in jobs]
             source = desc.find(f"{{{_IPTC_EXT}}}DigitalSourceType")
             return cls(
                 jobs=tuple(jobs),
@@ -280,12 +288,20 @@ class Provenance:
                 library=text(desc, "Library") or "",
                 created=text(desc, "Created") or "",
                 digital_source_type=(source.text or "") if source is not None else "",
+                spec=spec,
             )
         return None
 
     def describe(self) -> str:
         """One line: the filter and the jobs, e.g. for a conflict message."""
         return self.filter or str(self.jconfig)
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 to the second (a record's ``created``)."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace(
+        "+00:00", "Z"
+    )
 
 
 def _number(value: float) -> str:
@@ -340,6 +356,7 @@ class Recorder:
             filter=first.filter,
             service=first.service,
             input_sha256=input_sha256,
+            spec=first.spec,
         )
 
 
@@ -396,8 +413,43 @@ def report_job(
             service=service,
             filter=repr(flt),
             input_sha256=input_digest(image),
+            spec=filter_spec(flt),
         )
     )
+
+
+def filter_spec(flt: Any) -> dict[str, Any] | None:
+    """A filter or pipeline as JSON data: ``{"steps": [{"filter": name, "params": {...}}]}``.
+
+    None for anything that is not made of the library's feature filters.
+
+    Examples
+    --------
+    >>> import vance_filters as vf
+    >>> filter_spec(vf.Denoise(sharpen=10))["steps"][0]["params"]["sharpen"]
+    10
+    """
+    try:
+        steps = flt.steps()
+        out = []
+        for step in steps:
+            params = {
+                f.name: _jsonable(getattr(step, f.name))
+                for f in dataclasses.fields(step)
+                if f.init
+            }
+            out.append({"filter": type(step).__name__, "params": params})
+    except (AttributeError, TypeError, NotImplementedError):
+        return None
+    return {"steps": out}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def input_digest(image: Any) -> str | None:
