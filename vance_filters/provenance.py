@@ -39,17 +39,16 @@ import hashlib
 import io
 import json
 import os
-import struct
 import threading
 import xml.etree.ElementTree as ET
-import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from . import _xmp
 from ._cache import canonical_jconfig
 
 __all__ = [
@@ -80,8 +79,6 @@ CARRIERS = ("png", "jpeg", "webp")
 _IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _X = "adobe:ns:meta/"
-_JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
-_PNG_XMP = b"XML:com.adobe.xmp"
 _MAX_XMP_BYTES = 2 * 1024 * 1024  # what read() accepts
 
 
@@ -504,16 +501,6 @@ def attach(result: Any, recorder: Recorder) -> Any:
 # --------------------------------------------------------------------------- files
 
 
-def _container(data: bytes) -> str | None:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
 def embed(data: bytes, record: Provenance) -> bytes:
     """``data`` (a PNG, JPEG or WebP file) with ``record`` as its XMP; the pixels untouched.
 
@@ -524,30 +511,12 @@ def embed(data: bytes, record: Provenance) -> bytes:
     ValueError
         The bytes are not PNG, JPEG or WebP, or the record is too large for a JPEG segment.
     """
-    kind = _container(data)
-    packet = record.to_xmp()
-    if kind == "png":
-        return _png_embed(data, packet)
-    if kind == "jpeg":
-        return _jpeg_embed(data, packet)
-    if kind == "webp":
-        return _webp_embed(data, packet)
-    raise ValueError("provenance is written into PNG, JPEG and WebP files only")
+    return _xmp.embed_packet(data, record.to_xmp())
 
 
 def xmp_packet(data: bytes) -> bytes | None:
     """The XMP packet of a PNG, JPEG or WebP file's bytes, or None."""
-    kind = _container(data)
-    try:
-        if kind == "png":
-            return _png_xmp(data)
-        if kind == "jpeg":
-            return _jpeg_xmp(data)
-        if kind == "webp":
-            return _webp_xmp(data)
-    except (struct.error, zlib.error, IndexError):
-        return None
-    return None
+    return _xmp.packet_of(data)
 
 
 def read(file: bytes | str | os.PathLike[str]) -> Provenance | None:
@@ -561,142 +530,6 @@ def read(file: bytes | str | os.PathLike[str]) -> Provenance | None:
     data = bytes(file) if isinstance(file, (bytes, bytearray, memoryview)) else Path(file).read_bytes()
     packet = xmp_packet(data)
     return None if packet is None else Provenance.from_xmp(packet)
-
-
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes, bytes]]:
-    """(type, payload, the whole chunk) of each PNG chunk."""
-    position = 8
-    while position + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[position : position + 4])
-        tag = data[position + 4 : position + 8]
-        end = position + 12 + length
-        yield tag, data[position + 8 : position + 8 + length], data[position:end]
-        position = end
-        if tag == b"IEND":
-            break
-
-
-def _png_is_xmp(tag: bytes, payload: bytes) -> bool:
-    return tag == b"iTXt" and payload.startswith(_PNG_XMP + b"\x00")
-
-
-def _png_embed(data: bytes, packet: bytes) -> bytes:
-    payload = _PNG_XMP + b"\x00\x00\x00\x00\x00" + packet
-    chunk = struct.pack(">I", len(payload)) + b"iTXt" + payload
-    chunk += struct.pack(">I", zlib.crc32(b"iTXt" + payload) & 0xFFFFFFFF)
-    out = [data[:8]]
-    for tag, body, whole in _png_chunks(data):
-        if _png_is_xmp(tag, body):
-            continue
-        out.append(whole)
-        if tag == b"IHDR":
-            out.append(chunk)
-    return b"".join(out)
-
-
-def _png_xmp(data: bytes) -> bytes | None:
-    for tag, payload, _ in _png_chunks(data):
-        if _png_is_xmp(tag, payload):
-            rest = payload[len(_PNG_XMP) + 1 :]
-            compressed = rest[0] == 1
-            rest = rest[2:]
-            rest = rest[rest.index(b"\x00") + 1 :]  # language tag
-            rest = rest[rest.index(b"\x00") + 1 :]  # translated keyword
-            return zlib.decompress(rest) if compressed else rest
-    return None
-
-
-def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
-    """The segments before the scan, as (marker, whole segment), and where the rest starts."""
-    segments = []
-    position = 2
-    while position + 4 <= len(data) and data[position] == 0xFF:
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        if marker == 0xDA:  # start of scan: the rest is image data
-            break
-        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
-        segments.append((marker, data[position : position + 2 + length]))
-        position += 2 + length
-    return segments, position
-
-
-def _jpeg_embed(data: bytes, packet: bytes) -> bytes:
-    payload = _JPEG_XMP + packet
-    if len(payload) + 2 > 0xFFFF:
-        raise ValueError(f"the provenance record ({len(packet)} bytes) is too large for a JPEG segment")
-    segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
-    segments, rest = _jpeg_segments(data)
-    kept = [(m, s) for m, s in segments if not (m == 0xE1 and s[4:].startswith(_JPEG_XMP))]
-    at = 0
-    while at < len(kept) and kept[at][0] in (0xE0, 0xE1):  # after JFIF and EXIF
-        at += 1
-    parts = [s for _, s in kept[:at]] + [segment] + [s for _, s in kept[at:]]
-    return data[:2] + b"".join(parts) + data[rest:]
-
-
-def _jpeg_xmp(data: bytes) -> bytes | None:
-    segments, _ = _jpeg_segments(data)
-    for marker, whole in segments:
-        if marker == 0xE1 and whole[4:].startswith(_JPEG_XMP):
-            return whole[4 + len(_JPEG_XMP) :]
-    return None
-
-
-def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    chunks = []
-    position = 12
-    while position + 8 <= len(data):
-        tag = data[position : position + 4]
-        (size,) = struct.unpack("<I", data[position + 4 : position + 8])
-        chunks.append((tag, data[position + 8 : position + 8 + size]))
-        position += 8 + size + (size & 1)
-    return chunks
-
-
-def _riff_chunk(tag: bytes, payload: bytes) -> bytes:
-    return tag + struct.pack("<I", len(payload)) + payload + (b"\0" if len(payload) & 1 else b"")
-
-
-def _webp_canvas(chunks: Sequence[tuple[bytes, bytes]]) -> tuple[int, int, bool]:
-    """Width, height and alpha of a simple (VP8 / VP8L) WebP."""
-    tag, payload = chunks[0]
-    if tag == b"VP8L":
-        (bits,) = struct.unpack("<I", payload[1:5])
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool((bits >> 28) & 1)
-    if tag == b"VP8 ":
-        width, height = struct.unpack("<HH", payload[6:10])
-        return width & 0x3FFF, height & 0x3FFF, False
-    raise ValueError(f"a WebP file whose first chunk is {tag!r}")
-
-
-def _webp_embed(data: bytes, packet: bytes) -> bytes:
-    chunks = [(t, p) for t, p in _riff_chunks(data) if t != b"XMP "]
-    if chunks and chunks[0][0] == b"VP8X":
-        header = chunks[0][1]
-        chunks[0] = (b"VP8X", bytes([header[0] | 0x04]) + header[1:])
-    else:
-        width, height, _ = _webp_canvas(chunks)
-        flags = 0x04 | (0x10 if _alpha_of(chunks) else 0)
-        canvas = struct.pack("<I", width - 1)[:3] + struct.pack("<I", height - 1)[:3]
-        chunks.insert(0, (b"VP8X", bytes([flags, 0, 0, 0]) + canvas))
-    chunks.append((b"XMP ", packet))
-    body = b"WEBP" + b"".join(_riff_chunk(t, p) for t, p in chunks)
-    return b"RIFF" + struct.pack("<I", len(body)) + body
-
-
-def _alpha_of(chunks: Sequence[tuple[bytes, bytes]]) -> bool:
-    """Whether a simple WebP's picture has alpha."""
-    return _webp_canvas(chunks)[2]
-
-
-def _webp_xmp(data: bytes) -> bytes | None:
-    for tag, payload in _riff_chunks(data):
-        if tag == b"XMP ":
-            return payload
-    return None
 
 
 def _tiny_png() -> bytes:
@@ -772,7 +605,7 @@ def save(
         data = bytes(result)
     else:
         data = _encode(result, target, quality)
-    if _container(data) in CARRIERS:
+    if _xmp.container(data) in CARRIERS:
         data = embed(data, record)
     write_atomic(target, data)
     return target
@@ -796,8 +629,8 @@ def _encode(result: Any, target: Path, quality: int | None) -> bytes:
         options["quality"] = quality or 95
     elif fmt == "WEBP":
         options.update({"quality": quality} if quality else {"lossless": True})
-    if getattr(image, "n_frames", 1) > 1:
-        options["save_all"] = True
+    if getattr(image, "n_frames", 1) > 1 and fmt in ("PNG", "WEBP", "GIF", "TIFF"):
+        options["save_all"] = True  # every frame (JPEG holds one: the current frame)
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
     return buffer.getvalue()
