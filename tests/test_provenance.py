@@ -353,18 +353,25 @@ def test_embed_replaces_a_record_and_keeps_the_pixels() -> None:
         jobs=(provenance.JobRecord("t1", False, "ab" * 32, {"name": "a<&>\"b"}, 1.0, "https://x", "F()"),),
         jconfig={"name": "a<&>\"b"}, filter="F(x='<&>')", service="https://x",
     )
-    for fmt, options in (("PNG", {}), ("JPEG", {"quality": 90}), ("WEBP", {"lossless": True}), ("WEBP", {})):
+    cases = [
+        ("PNG", "RGBA", {}),
+        ("JPEG", "RGB", {"quality": 90}),
+        ("WEBP", "RGBA", {"lossless": True}),  # VP8L with alpha: a simple file made extended
+        ("WEBP", "RGB", {"lossless": True}),  # VP8L
+        ("WEBP", "RGB", {"quality": 80}),  # VP8 (lossy)
+        ("WEBP", "RGBA", {"quality": 80}),  # VP8X + ALPH already
+    ]
+    for fmt, mode, options in cases:
         buffer = io.BytesIO()
-        Image.new("RGBA" if fmt != "JPEG" else "RGB", (5, 3), (10, 20, 30, 200)[: 3 if fmt == "JPEG" else 4]).save(
-            buffer, fmt, **options
-        )
+        Image.new(mode, (5, 3), (10, 20, 30, 200)[: len(mode)]).save(buffer, fmt, **options)
         once = provenance.embed(buffer.getvalue(), record)
         twice = provenance.embed(once, dataclass_replace(record, filter="G()"))
         again = provenance.read(twice)
         assert again is not None and again.filter == "G()" and again.jconfig == {"name": "a<&>\"b"}
         assert twice.count(b"vance:Filter>") == 2  # one record: opening and closing tag
         with Image.open(io.BytesIO(buffer.getvalue())) as a, Image.open(io.BytesIO(twice)) as b:
-            assert np.array_equal(np.asarray(a), np.asarray(b))
+            assert np.array_equal(np.asarray(a), np.asarray(b)) and a.mode == b.mode
+            assert b.getxmp()["xmpmeta"]["RDF"]["Description"]["Filter"] == "G()"  # Pillow reads it
     with pytest.raises(ValueError, match="PNG, JPEG and WebP"):
         provenance.embed(b"GIF89a....", record)
 

@@ -366,7 +366,7 @@ def _process(
                 assert isinstance(result, Recorded)
                 try:
                     write(item, result.value, result.provenance)
-                except OSError as exc:
+                except (OSError, ValueError) as exc:  # ValueError: a record too large for a JPEG
                     item.fail(exc)
                 else:
                     item.status = "written"
