@@ -416,3 +416,26 @@ def test_dask_output_dir_records_and_reports_conflicts(vance_emulator: Emulator,
         )
         assert all(provenance.read(p).same_settings(vf.Denoise().to_jconfig()) for p in redone)  # type: ignore[union-attr]
     vance_emulator.reset()
+
+
+def test_replay_of_an_animation_needs_its_input(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = [Image.new("RGB", (8, 6), (60 * i, 10, 0)) for i in (1, 2, 3)]
+    source = tmp_path / "anim.webp"
+    frames[0].save(source, "WEBP", save_all=True, append_images=frames[1:], duration=80, lossless=True)
+    cache = tmp_path / "cache"
+    assert run(capsys, "enlarge", source, "-o", tmp_path / "out", "--cache-dir", cache)[0] == 0
+    made = tmp_path / "out" / "anim.webp"
+    code, _, err = run(capsys, "replay", made, "-o", tmp_path / "again", "--cache-dir", cache)
+    assert code == 2 and "3 jobs" in err and "--input" in err
+    emu.reset()
+    code, _, err = run(
+        capsys, "replay", made, "-o", tmp_path / "again", "--input", source, "--cache-dir", cache
+    )
+    assert code == 0, err
+    assert emu.request_count("upload") == 0  # every frame's result was still cached
+    record = provenance.read(tmp_path / "again" / "anim.webp")
+    assert record is not None and len(record.jobs) == 3 and record.credits == 0
+    with Image.open(made) as first, Image.open(tmp_path / "again" / "anim.webp") as second:
+        assert first.n_frames == second.n_frames == 3
