@@ -606,7 +606,7 @@ def test_json_results_and_resume(
     assert code == 0
     assert err == ""  # no progress bar, no summary: the JSON says it all
     report = json.loads(stdout)
-    assert report["totals"] == {"written": 3, "skipped": 0, "failed": 0, "pending": 0, "total": 3}
+    assert report["totals"] == {"written": 3, "skipped": 0, "conflict": 0, "failed": 0, "pending": 0, "total": 3}
     assert [r["input"] for r in report["results"]] == [
         str(folder / f"img{i}.png") for i in range(3)
     ]
@@ -658,7 +658,7 @@ def test_batch_of_50_with_one_fatal_job_then_resume(
     code, stdout, err = run(capsys, "enlarge", folder, "-o", out, "-j", "4", "--json")
     assert code == 1
     report = json.loads(stdout)
-    assert report["totals"] == {"written": 49, "skipped": 0, "failed": 1, "pending": 0, "total": 50}
+    assert report["totals"] == {"written": 49, "skipped": 0, "conflict": 0, "failed": 1, "pending": 0, "total": 50}
     (failed,) = [r for r in report["results"] if r["status"] == "failed"]
     assert failed["error_type"] == "JobFailedError"
     assert failed["trans_id"] in emu.jobs

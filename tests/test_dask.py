@@ -6,6 +6,7 @@ environment (the nanny's ``env``), never through the tasks.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 dask = pytest.importorskip("dask", reason="the dask extra is not installed (pip install 'vance-filters[dask]')")
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
@@ -309,7 +311,10 @@ def test_output_dir_writes_each_result_and_a_rerun_uploads_nothing(
         assert len(fresh.charges) == 6
         expected = [flt.apply(p.read_bytes(), client=client) for p in paths]
     assert written == [str(out / f"img{i}.png") for i in range(5)] + [str(out / "img0-b.jpg")]
-    assert [Path(w).read_bytes() for w in written] == expected
+    for w, data in zip(written, expected, strict=True):  # the result's pixels, and its record
+        assert np.array_equal(np.asarray(Image.open(w)), np.asarray(Image.open(io.BytesIO(data))))
+        record = vf.provenance.read(w)
+        assert record is not None and record.same_settings(flt.to_jconfig()) and record.credits == 1
     assert sorted(os.listdir(out)) == sorted(Path(w).name for w in written)  # no temp files left
 
     fresh.reset()

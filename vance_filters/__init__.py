@@ -12,7 +12,7 @@ Enlarge(scale=4, suppress_noise=40, remove_blur=60)
 
 from __future__ import annotations
 
-from . import batch, frames
+from . import batch, frames, provenance
 from .aio import amap
 from ._defaults import default_client, set_default_client
 from .batch import map
@@ -39,6 +39,7 @@ from .filters import (
 )
 from .functions import *  # noqa: F403
 from .functions import __all__ as _functions_all
+from .provenance import save
 from .records import Credits, HistoryEntry, HistoryPage, Job, Progress, Upload
 
 __version__ = "0.1.0"
@@ -73,5 +74,6 @@ __all__ = [
     "compare",
     "default_client",
     "map",
+    "save",
     "set_default_client",
 ]

@@ -647,3 +647,20 @@ class TieredCache:
         on_disk = self.disk.discard(key)
         return self.memory.discard(key) or on_disk
 
+
+
+def cache_key_from_digest(upload_sha256: str, jconfig: dict[str, Any] | str) -> str:
+    """:func:`cache_key` from the SHA-256 (hex) of the uploaded bytes rather than the bytes.
+
+    A provenance record keeps that digest: the cached result of the job can be found again.
+
+    Examples
+    --------
+    >>> cache_key_from_digest(hashlib.sha256(b"png bytes").hexdigest(), {"name": "m"}) == cache_key(
+    ...     b"png bytes", {"name": "m"})
+    True
+    """
+    digest = hashlib.sha256()
+    digest.update(bytes.fromhex(upload_sha256))
+    digest.update(canonical_jconfig(jconfig).encode("utf-8"))
+    return digest.hexdigest()

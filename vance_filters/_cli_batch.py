@@ -2,10 +2,11 @@
 
 Each feature command's options come from its filter (``_cli_options``); the
 batch options (``-o``, ``-j``, ``--overwrite``, ``--max-credits``...) are shared.
-:func:`_run_batch` skips the outputs that exist, sends the rest through
-:func:`vance_filters.batch.map`, writes each result atomically
-(``_outputs``), stops when no later image can succeed, and :func:`_report`
-prints the results and the totals.
+:func:`_run_batch` skips the outputs that exist and were made with the same
+settings (their provenance record says so; others are conflicts, reported and
+kept), sends the rest through :func:`vance_filters.batch.map`, writes each
+result atomically with its provenance record (``_outputs``), stops when no
+later image can succeed, and :func:`_report` prints the results and the totals.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import filters as _filters
+from . import provenance as _provenance
 from ._cli_console import (
     _EPILOG,
     EXIT_FAILED,
@@ -42,15 +44,18 @@ from ._features import FEATURES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
 from ._outputs import (
     CONTAINER_SUFFIXES,
     IMAGE_SUFFIXES,
+    Recorded,
     _existing_output,
     _Item,
     _one_line,
+    check_existing,
     expand_inputs,
     feature_ext,
     plan_outputs,
     read_file_bytes,
+    recording_filter,
     sniff_format,
-    write_atomic,
+    write_output,
 )
 from ._outputs import UsageError as _UsageError
 from .batch import map as batch_map
@@ -142,7 +147,8 @@ def _add_batch_options(cmd: argparse.ArgumentParser) -> None:
     batch.add_argument(
         "--overwrite",
         action="store_true",
-        help="redo images whose output exists (default: skip them, so a rerun resumes)",
+        help="redo images whose output exists (default: skip those made with the same settings, "
+        "so a rerun resumes; report the others as conflicts)",
     )
     batch.add_argument(
         "--max-credits",
@@ -250,7 +256,7 @@ class _Batch:
     unreachable: bool = False  # stopped because the service cannot be reached
 
     def totals(self) -> dict[str, int]:
-        counts = {"written": 0, "skipped": 0, "failed": 0, "pending": 0}
+        counts = {"written": 0, "skipped": 0, "conflict": 0, "failed": 0, "pending": 0}
         for item in self.items:
             counts[item.status] += 1
         counts["total"] = len(self.items)
@@ -273,14 +279,18 @@ def _run_batch(
     flt: _filters.Filter,
     items: list[_Item],
     *,
-    write: Callable[[_Item, Any], None],
+    write: Callable[[_Item, Any, _provenance.Provenance | None], None],
 ) -> int:
     batch = _Batch(command=args.command, output_dir=args.output_dir, items=items)
     todo: list[_Item] = []
+    jconfig = flt.to_jconfig()
     for item in items:
         existing = None if args.overwrite else _existing_output(item, args.output_dir)
         if existing is not None:
-            item.status, item.output = "skipped", existing
+            # Done only if made with these settings; else kept and reported, never overwritten.
+            found = check_existing(existing, jconfig)
+            item.status, item.output = ("skipped" if found.done else "conflict"), existing
+            item.error = found.reason
         elif item.status == "pending":
             todo.append(item)
     try:
@@ -311,7 +321,8 @@ def _run_batch(
         return EXIT_FAILED
     if batch.interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if batch.totals()["failed"] else EXIT_OK
+    totals = batch.totals()
+    return EXIT_FAILED if totals["failed"] or totals["conflict"] else EXIT_OK
 
 
 def _one_line_unreachable(batch: _Batch) -> str:
@@ -325,11 +336,11 @@ def _process(
     client: Client,
     flt: _filters.Filter,
     todo: list[_Item],
-    write: Callable[[_Item, Any], None],
+    write: Callable[[_Item, Any, _provenance.Provenance | None], None],
 ) -> None:
     inputs = _LazyBytes(todo)
     results = batch_map(
-        flt,
+        recording_filter(flt),  # each result a Recorded: its value and its provenance
         inputs,
         concurrency=args.concurrency,
         progress=not (args.quiet or args.json),
@@ -352,9 +363,10 @@ def _process(
                 if isinstance(result, _STOPS_BATCH):
                     raise _BatchStopped(result)
             else:
+                assert isinstance(result, Recorded)
                 try:
-                    write(item, result)
-                except OSError as exc:
+                    write(item, result.value, result.provenance)
+                except (OSError, ValueError) as exc:  # ValueError: a record too large for a JPEG
                     item.fail(exc)
                 else:
                     item.status = "written"
@@ -375,6 +387,8 @@ def _report(args: argparse.Namespace, console: _Console, batch: _Batch) -> None:
         line = (
             f"{totals['written']} written, {totals['skipped']} skipped, {totals['failed']} failed"
         )
+        if totals["conflict"]:
+            line += f", {_plural(totals['conflict'], 'conflict')}"
         if batch.interrupted or batch.stopped:
             state = "interrupted" if batch.interrupted else "stopped"
             line = f"{state}: {line}, {totals['pending']} not processed (rerun to resume)"
@@ -382,6 +396,9 @@ def _report(args: argparse.Namespace, console: _Console, batch: _Batch) -> None:
     elif batch.interrupted and not args.json:
         console.err("interrupted (rerun to resume)")
     if not args.json:
+        for item in batch.items:
+            if item.status == "conflict":
+                console.err(f"conflict: {item.output} {item.error}")
         for item in failed:
             console.err(f"failed: {item.source}: {item.error_type}: {item.error}")
 
@@ -413,13 +430,15 @@ def _cmd_feature(args: argparse.Namespace, console: _Console) -> int:
     items = plan_outputs(sources, args.output_dir, ext_of=feature_ext(flt))
     _refuse_overwriting_inputs(items)
 
-    def write(item: _Item, result: bytes) -> None:
+    def write(item: _Item, result: bytes, record: _provenance.Provenance | None) -> None:
         assert item.output is not None and item.ext is not None
         kind = sniff_format(result[:32])
         if kind is not None and item.ext not in CONTAINER_SUFFIXES[kind]:
             # The container could not hold the result (e.g. alpha): name it by what it is.
             item.output = item.output.with_name(item.stem + CONTAINER_SUFFIXES[kind][0])
-        write_atomic(item.output, result)
+        if record is not None and record.trans_ids:
+            item.trans_id = record.trans_ids[0]
+        write_output(item.output, result, record)
 
     return _run_batch(args, console, flt, items, write=write)
 
@@ -483,6 +502,9 @@ class _RunJob(_filters.Filter):
     def __init__(self, jconfig: dict[str, Any]) -> None:
         self._jconfig = jconfig
 
+    def __repr__(self) -> str:
+        return f"run --config (jconfig {self._jconfig.get('name')!r})"
+
     def to_jconfig(self) -> dict[str, Any]:
         return self._jconfig
 
@@ -500,7 +522,9 @@ class _RunJob(_filters.Filter):
     ) -> JobResult:
         assert client is not None
         data, filename = _upload_bytes(image, on_limit)
-        return client.run_job(data, self._jconfig, filename=filename)
+        result = client.run_job(data, self._jconfig, filename=filename)
+        _provenance.report_job(self, result, data, self._jconfig, client.base_url, image)
+        return result
 
 
 # tqdm labels the bar with the filter's class name.
@@ -538,11 +562,11 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
     sources = expand_inputs(args.inputs)
     items = plan_outputs(sources, args.output_dir, ext_of=lambda _: None)
 
-    def write(item: _Item, result: JobResult) -> None:
+    def write(item: _Item, result: JobResult, record: _provenance.Provenance | None) -> None:
         kind = sniff_format(result.data[:32])
         ext = CONTAINER_SUFFIXES[kind][0] if kind is not None else ".bin"
         item.output = args.output_dir / f"{item.stem}{ext}"
-        item.trans_id = result.trans_id
-        write_atomic(item.output, result.data)
+        item.trans_id = result.trans_id or (record.trans_ids[0] if record and record.trans_ids else None)
+        write_output(item.output, result.data, record)
 
     return _run_batch(args, console, _RunJob(jconfig), items, write=write)

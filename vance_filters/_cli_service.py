@@ -383,3 +383,194 @@ def _cmd_doctor(args: argparse.Namespace, console: _Console) -> int:
     if report.diagnosis and not args.json:
         console.error(report.diagnosis)
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+# ---------------------------------------------------------------------------
+# provenance and replay: what made a file, and making it again
+# ---------------------------------------------------------------------------
+
+
+def _add_provenance_command(sub: argparse._SubParsersAction) -> None:
+    cmd = sub.add_parser(
+        "provenance",
+        help="show which jobs and settings made an output file",
+        description="Print the provenance record vance-filters wrote into FILE (XMP in a PNG, "
+        "JPEG or WebP): the service's trans_id(s), the filter and its jconfig, the SHA-256 of "
+        "the input and of the uploaded bytes, the credits charged, the service, the library "
+        "version and the IPTC digital source type. A file without a record: exit status 1.",
+        epilog=_EXIT_NOTE,
+    )
+    cmd.add_argument("file", type=Path, metavar="FILE", help="an output file")
+    cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    cmd.set_defaults(handler=_cmd_provenance)
+
+
+def _read_record(path: Path) -> Any:
+    from . import provenance
+
+    try:
+        return provenance.read(path)
+    except OSError as exc:
+        raise _UsageError(f"{os.fspath(path)!r}: {exc.strerror or exc}") from None
+
+
+def _cmd_provenance(args: argparse.Namespace, console: _Console) -> int:
+    record = _read_record(args.file)
+    if record is None:
+        console.error(f"{args.file}: no vance-filters provenance record in this file")
+        return EXIT_FAILED
+    if args.json:
+        console.out(json.dumps({"file": os.fspath(args.file), **record.as_json()}, ensure_ascii=False))
+        return EXIT_OK
+    ids = ", ".join(record.trans_ids) or "none (every job came from the cache)"
+    rows = [
+        ("file", os.fspath(args.file)),
+        ("filter", record.filter),
+        ("trans_id", ids),
+        ("credits", f"{record.credits:g}"),
+        ("jconfig", json.dumps(record.jconfig, ensure_ascii=False, sort_keys=True)),
+        ("input sha256", record.input_sha256 or "unknown (the input was an image in memory)"),
+        ("service", record.service),
+        ("library", record.library),
+        ("made", record.created),
+        ("source type", record.digital_source_type),
+    ]
+    for key, value in rows:
+        console.out(f"{key + ':':<14}{value}")
+    console.out(f"{_plural(len(record.jobs), 'job')}:")
+    for job in record.jobs:
+        how = "from the cache" if job.cached else f"{job.credits:g} credit{'s' if job.credits != 1 else ''}"
+        console.out(f"  {job.trans_id or '(no trans_id)'}  {how}  uploaded sha256 {job.upload_sha256}")
+    return EXIT_OK
+
+
+def _add_replay_command(sub: argparse._SubParsersAction) -> None:
+    cmd = sub.add_parser(
+        "replay",
+        help="make an output again from the settings recorded in it",
+        description="Redo the job that made FILE, from the provenance record in it. With --input "
+        "(the original input, checked against the recorded SHA-256) the filter runs as the "
+        "feature command runs it (free when the result is still cached). Without --input the "
+        "job's result is taken from the result cache, found by the recorded upload digest, "
+        "jconfig and service: no request, no credit; it is the result as the service sent it. "
+        "The output is DIR/<FILE's name>, with a new provenance record.",
+        epilog=_EXIT_NOTE,
+    )
+    cmd.add_argument("file", type=Path, metavar="FILE", help="an output file with a record")
+    cmd.add_argument(
+        "-o", "--output-dir", type=Path, required=True, metavar="DIR", help="folder for the result"
+    )
+    cmd.add_argument(
+        "--input", type=Path, metavar="PATH", help="the original input (else: from the cache)"
+    )
+    cmd.add_argument(
+        "--overwrite", action="store_true", help="replace an output of that name in DIR"
+    )
+    cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    cmd.set_defaults(handler=_cmd_replay)
+
+
+def _cmd_replay(args: argparse.Namespace, console: _Console) -> int:
+    import dataclasses
+    import hashlib
+
+    from . import provenance
+    from ._cache import cache_key_from_digest
+    from ._outputs import (
+        CONTAINER_SUFFIXES,
+        check_existing,
+        filter_from_spec,
+        read_file_bytes,
+        sniff_format,
+        write_output,
+    )
+
+    record = _read_record(args.file)
+    if record is None:
+        console.error(f"{args.file}: no vance-filters provenance record in this file: nothing to replay")
+        return EXIT_FAILED
+    data: Any = None
+    if args.input is not None:
+        try:
+            source = read_file_bytes(args.input)
+        except OSError as exc:
+            raise _UsageError(f"--input {os.fspath(args.input)!r}: {exc.strerror or exc}") from None
+        if record.input_sha256 and hashlib.sha256(source).hexdigest() != record.input_sha256:
+            raise _UsageError(
+                f"--input {os.fspath(args.input)!r} is not the input recorded in {args.file} "
+                "(its SHA-256 differs)"
+            )
+        if record.spec is not None:
+            try:
+                flt = filter_from_spec(record.spec)
+            except ValueError as exc:
+                raise _UsageError(f"{args.file}: {exc}") from None
+        else:
+            from ._cli_batch import _RunJob
+
+            flt = _RunJob(record.jconfig)
+    elif len(record.jobs) != 1:
+        raise _UsageError(
+            f"{args.file} was made by {len(record.jobs)} jobs (the frames of an animation): "
+            "give its input again with --input PATH"
+        )
+    with _session(args, console) as client:
+        if args.input is not None:
+            with provenance.recording() as recorder:
+                value = flt.apply(source, client=client)
+            data = getattr(value, "data", value)
+            made = recorder.provenance(input_sha256=hashlib.sha256(source).hexdigest())
+            how = "input"
+        else:
+            if client.cache is None:
+                raise _UsageError("the result cache is off (--no-cache): give the input with --input PATH")
+            job = record.jobs[0]
+            try:
+                key = cache_key_from_digest(job.upload_sha256, record.jconfig)
+            except (ValueError, TypeError):
+                raise _UsageError(f"{args.file}: the record's upload digest is malformed") from None
+            data = client.cache.get(key)
+            if data is None:
+                where = "" if record.service == client.base_url else (
+                    f"; the record names the service {record.service}, this run uses {client.base_url}"
+                )
+                console.error(
+                    f"{args.file}: the result cache holds no result for this job{where}: give the "
+                    "input again with --input PATH (or --cache-dir, the folder the first run used)"
+                )
+                return EXIT_FAILED
+            made = dataclasses.replace(
+                record,
+                jobs=(dataclasses.replace(job, cached=True, credits=0.0),),
+                service=client.base_url,
+                created=provenance.now(),
+            )
+            how = "cache"
+    kind = sniff_format(bytes(data[:32]))
+    name = args.file.name
+    if kind is not None and args.file.suffix.lower() not in CONTAINER_SUFFIXES[kind]:
+        name = args.file.stem + CONTAINER_SUFFIXES[kind][0]
+    output = args.output_dir / name
+    with contextlib.suppress(OSError):
+        if output.exists() and output.samefile(args.file):
+            raise _UsageError(f"the replay of {args.file} would replace it: choose another -o")
+    if output.exists() and not args.overwrite:
+        found = check_existing(output, record.jconfig, rerun="use --overwrite or another -o")
+        if not found.done:
+            console.error(f"{output} {found.reason}")
+            return EXIT_FAILED
+        status = "skipped"
+    else:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        write_output(output, bytes(data), made)
+        status = "written"
+    if args.json:
+        console.out(json.dumps({
+            "file": os.fspath(args.file), "output": os.fspath(output), "status": status,
+            "from": how, "trans_ids": made.trans_ids if made else [],
+            "credits": made.credits if made else 0.0,
+        }))
+    else:
+        cost = "no credit" if not made or not made.credits else f"{made.credits:g} credit" + ("s" if made.credits != 1 else "")
+        console.err(f"{status}: {output} (from the {how}, {cost})")
+    return EXIT_OK

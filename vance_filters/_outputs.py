@@ -6,6 +6,14 @@ a unique, safe output name inside the output folder (:func:`plan_outputs`,
 output is found so a rerun resumes, and each result is written atomically
 (:func:`write_atomic`). Shared by the command line and :mod:`vance_filters.dask`;
 nothing here knows about argparse.
+
+Every output carries its provenance (:mod:`vance_filters.provenance`): a batch
+runs its filter through :func:`recording_filter`, so each result comes back
+with the record of the jobs that made it (:class:`Recorded`), and
+:func:`write_output` writes the record into the file. An existing output is
+kept (skipped) only when its record names the same settings
+(:func:`check_existing`); one made otherwise, or by someone else, is a
+conflict: reported, not overwritten.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import provenance as _provenance
 from .errors import VanceError
 
 if TYPE_CHECKING:
@@ -26,16 +35,22 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTAINER_SUFFIXES",
     "IMAGE_SUFFIXES",
+    "Existing",
     "FileBytes",
     "OutputItem",
+    "Recorded",
     "UsageError",
+    "check_existing",
     "expand_inputs",
     "feature_ext",
+    "filter_from_spec",
     "plan_outputs",
     "read_file_bytes",
+    "recording_filter",
     "safe_stem",
     "sniff_format",
     "write_atomic",
+    "write_output",
 ]
 
 #: Suffixes a directory given as input expands to (case-insensitive).
@@ -122,7 +137,7 @@ class _Item:
     stem: str  # the output's name without extension (unique in the batch)
     ext: str | None  # ".png"...; None: decided by the result's bytes (run)
     output: Path | None = None
-    status: str = "pending"  # pending | written | skipped | failed
+    status: str = "pending"  # pending | written | skipped | conflict | failed
     error: str | None = None
     error_type: str | None = None
     trans_id: str | None = None
@@ -142,6 +157,8 @@ class _Item:
         if self.status == "failed":
             out["error"] = self.error
             out["error_type"] = self.error_type
+        if self.status == "conflict":
+            out["conflict"] = self.error
         if self.trans_id:
             out["trans_id"] = self.trans_id
         return out
@@ -308,3 +325,135 @@ def feature_ext(flt: FeatureFilter) -> Callable[[Path], str | None]:
 
 #: The public name of a batch input's record.
 OutputItem = _Item
+
+
+# ---------------------------------------------------------------------------
+# Provenance: what each output records, and what an existing output was made with
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A batch result and the provenance record of the jobs that made it (None: no job reported)."""
+
+    value: Any
+    provenance: _provenance.Provenance | None
+
+
+class _RecordingFilter:
+    """``flt`` whose ``apply`` returns a :class:`Recorded`: the record is kept per image.
+
+    Each image's call runs in its own recording, in the thread that runs it,
+    so the jobs of one image (every frame of an animation) make its record.
+    """
+
+    def __init__(self, flt: Any) -> None:
+        self.flt = flt
+
+    @property
+    def cost(self) -> int:
+        return int(self.flt.cost)
+
+    def apply(self, image: Any, *, client: Any, on_limit: Any, upload_format: Any) -> Recorded:
+        with _provenance.recording() as recorder:
+            value = self.flt.apply(image, client=client, on_limit=on_limit, upload_format=upload_format)
+        return Recorded(value, recorder.provenance(input_sha256=_provenance.input_digest(image)))
+
+
+_recording_classes: dict[str, type[_RecordingFilter]] = {}
+
+
+def recording_filter(flt: Any) -> Any:
+    """``flt`` for :func:`vance_filters.batch.map`, each result a :class:`Recorded`.
+
+    The wrapper's class bears ``flt``'s class name, which labels the progress bar.
+    """
+    name = type(flt).__name__
+    cls = _recording_classes.get(name)
+    if cls is None:
+        cls = _recording_classes[name] = type(name, (_RecordingFilter,), {})
+    return cls(flt)
+
+
+def write_output(path: Path, data: bytes, record: _provenance.Provenance | None) -> None:
+    """Write ``data`` atomically with ``record`` as its XMP (PNG, JPEG, WebP; others as they are)."""
+    if record is not None and sniff_format(data[:32]) in _provenance.CARRIERS:
+        data = _provenance.embed(data, record)
+    write_atomic(path, data)
+
+
+@dataclass(frozen=True)
+class Existing:
+    """An output that exists: kept as done, or a conflict (``reason`` says why)."""
+
+    path: Path
+    done: bool
+    reason: str | None = None
+
+
+def check_existing(path: Path, jconfig: Any, *, rerun: str = "use --overwrite or another -o") -> Existing:
+    """Whether the output at ``path`` was made with ``jconfig`` (its provenance record says).
+
+    A PNG, JPEG or WebP file without a record (made by someone else) or with
+    other settings is a conflict; a container that cannot hold a record
+    (GIF, TIFF, BMP) counts as done, as before records existed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "a.png"
+    ...     _ = path.write_bytes(_provenance._tiny_png())
+    ...     print(check_existing(path, {"name": "x"}).reason)
+    exists, made by something else (it holds no vance-filters record); use --overwrite or another -o
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Existing(path, False, f"exists and cannot be read ({exc.strerror or exc}); {rerun}")
+    if sniff_format(data[:32]) not in _provenance.CARRIERS:
+        return Existing(path, True)
+    record = _provenance.read(data)
+    if record is None:
+        return Existing(
+            path, False, f"exists, made by something else (it holds no vance-filters record); {rerun}"
+        )
+    if record.same_settings(jconfig):
+        return Existing(path, True)
+    return Existing(path, False, f"exists, made by {record.describe()}; {rerun}")
+
+
+def filter_from_spec(spec: Any) -> Any:
+    """The filter or pipeline a provenance record's ``spec`` describes.
+
+    Only the library's feature filters are built (by class name, with their
+    recorded parameters, validated by their constructors).
+
+    Raises
+    ------
+    ValueError
+        The spec names something else or is malformed.
+
+    Examples
+    --------
+    >>> import vance_filters as vf
+    >>> filter_from_spec(_provenance.filter_spec(vf.Enlarge(scale=4)))
+    Enlarge(scale=4, suppress_noise=40, remove_blur=60)
+    """
+    from . import filters
+
+    try:
+        built = []
+        for step in spec["steps"]:
+            cls = getattr(filters, str(step["filter"]), None)
+            if not (isinstance(cls, type) and issubclass(cls, filters.FeatureFilter)):
+                raise ValueError(f"{step['filter']!r} is not a vance_filters feature filter")  # noqa: TRY004
+            params: dict[str, Any] = {
+                str(k): tuple(v) if isinstance(v, list) else v for k, v in dict(step["params"]).items()
+            }
+            built.append(cls(**params))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"the recorded filter cannot be built: {exc}") from None
+    if not built:
+        raise ValueError("the recorded filter has no steps")
+    return built[0] if len(built) == 1 else filters.Pipeline(*built)

@@ -13,6 +13,7 @@ being retried in turn.
 from __future__ import annotations
 
 import collections
+import contextvars
 import itertools
 import os
 import sys
@@ -271,7 +272,8 @@ def _ordered(
             failed: Future[Any] = Future()
             failed.set_exception(error)
             return failed
-        return executor.submit(apply, image)
+        # In the caller's context: a provenance recording around the batch sees every job.
+        return executor.submit(contextvars.copy_context().run, apply, image)
 
     def close(wait: bool) -> None:
         for future in window:

@@ -70,6 +70,8 @@ from ._cli_service import (
     _add_doctor_command,
     _add_emulator_command,
     _add_history_command,
+    _add_provenance_command,
+    _add_replay_command,
 )
 from ._outputs import UsageError as _UsageError
 from ._outputs import (
@@ -112,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_emulator_command(sub)
     _add_cache_command(sub)
     _add_doctor_command(sub)
+    _add_provenance_command(sub)
+    _add_replay_command(sub)
     for cmd in sub.choices.values():
         # The same options after the command (``denoise x.png --emulator``), listed in its
         # --help; a default only at the top, so one given before the command is kept.

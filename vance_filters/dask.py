@@ -76,6 +76,7 @@ def map(
     return_exceptions: bool = False,
     on_limit: OnLimit = "downscale",
     upload_format: UploadFormat = "auto",
+    overwrite: bool = False,
 ) -> db.Bag:
     """Apply ``flt`` to every image on a Dask cluster; a lazy ``dask.bag.Bag`` of results, in order.
 
@@ -89,8 +90,13 @@ def map(
     output_dir : str or os.PathLike, optional
         Write each result there instead of returning it: every worker writes
         its outputs atomically (temp file + rename) and the Bag holds the
-        written paths (str). An output that already exists is skipped (its
-        path is returned, nothing is uploaded), so a rerun resumes. Paths
+        written paths (str), each with its provenance record
+        (:mod:`vance_filters.provenance`). An output that already exists and
+        was made with the same settings (its record says so) is skipped (its
+        path is returned, nothing is uploaded), so a rerun resumes; one made
+        otherwise, or by someone else, is left alone and reported as a
+        ``FileExistsError`` in its place (raised, unless
+        ``return_exceptions``). Paths
         keep their name as the CLI names them (``photos/cat.jpg`` ->
         ``out/cat.jpg``; in a list two inputs with one stem get distinct
         names, in a Bag stems must be unique); bytes, arrays and images are
@@ -117,6 +123,8 @@ def map(
         partition's task.
     on_limit, upload_format : str
         As for :meth:`Filter.apply`.
+    overwrite : bool
+        Write every output, replacing those that exist (default False).
 
     Returns
     -------
@@ -145,6 +153,8 @@ def map(
     _check_int("concurrency", concurrency)
     if npartitions is not None:
         _check_int("npartitions", npartitions)
+    if overwrite not in (True, False):
+        raise ConfigError(f"overwrite={overwrite!r} is not allowed: expected True or False")
     if return_exceptions not in (True, False):
         raise ConfigError(f"return_exceptions={return_exceptions!r} is not allowed: expected True or False")
     from .filters import _ON_LIMIT, _UPLOAD_FORMATS, Filter, _check_choice
@@ -171,7 +181,7 @@ def map(
         todo = len(items)
         if out is not None:
             items = _plan(flt, items, out)
-            todo = sum(1 for item in items if _existing(Path(item.output)) is None)
+            todo = sum(1 for item in items if overwrite or _existing(Path(item.output)) is None)
         if max_credits is not None:
             batch.check_budget(flt, todo, max_credits=max_credits, client=client)
         parts = npartitions or max(1, math.ceil(len(items) / concurrency))
@@ -185,6 +195,7 @@ def map(
         return_exceptions=return_exceptions,
         on_limit=on_limit,
         upload_format=upload_format,
+        overwrite=overwrite,
     )
 
 
@@ -285,13 +296,14 @@ def _file_bytes(result: Any, flt: Filter) -> bytes:
     return buffer.getvalue()
 
 
-def _write(output: Path, data: bytes) -> str:
-    """Write atomically; a result whose container differs from the planned suffix is named by it."""
+def _write(output: Path, data: bytes, record: Any = None) -> str:
+    """Write atomically, with the provenance record; a result whose container differs from the
+    planned suffix is named by it."""
     kind = _outputs.sniff_format(data[:32])
     if kind is not None and output.suffix.lower() not in _outputs.CONTAINER_SUFFIXES[kind]:
         output = output.with_suffix(_outputs.CONTAINER_SUFFIXES[kind][0])
     output.parent.mkdir(parents=True, exist_ok=True)
-    _outputs.write_atomic(output, data)
+    _outputs.write_output(output, data, record)
     return os.fspath(output)
 
 
@@ -328,6 +340,7 @@ def _run_partition(
     return_exceptions: bool,
     on_limit: OnLimit,
     upload_format: UploadFormat,
+    overwrite: bool = False,
 ) -> list[Any]:
     """One partition on a worker: ``vf.map`` over it, writing outputs when asked."""
     items = list(images)
@@ -350,20 +363,33 @@ def _run_partition(
     ]
     results: list[Any] = []
     todo: list[int] = []
+    jconfig = flt.to_jconfig()
     for index, plan in enumerate(plans):
-        existing = _existing(Path(plan.output))
-        results.append(None if existing is None else os.fspath(existing))
+        existing = None if overwrite else _existing(Path(plan.output))
         if existing is None:
+            results.append(None)
             todo.append(index)
+            continue
+        found = _outputs.check_existing(existing, jconfig, rerun="pass overwrite=True or another output_dir")
+        if found.done:
+            results.append(os.fspath(existing))
+        else:  # made otherwise, or by someone else: kept, and said
+            conflict = FileExistsError(f"{existing} {found.reason}")
+            if not return_exceptions:
+                raise conflict
+            results.append(conflict)
     if not todo:
         return results
     _require_token(client)
-    outputs = batch.map(flt, (_payload(plans[i].image) for i in todo), **options)
+    recorded = _outputs.recording_filter(flt)  # each result with the record of its jobs
+    outputs = batch.map(recorded, (_payload(plans[i].image) for i in todo), **options)
     for index, result in zip(todo, outputs):
         if isinstance(result, BaseException):
             results[index] = result
         else:
-            results[index] = _write(Path(plans[index].output), _file_bytes(result, flt))
+            assert isinstance(result, _outputs.Recorded)
+            data = _file_bytes(result.value, flt)
+            results[index] = _write(Path(plans[index].output), data, result.provenance)
     return results
 
 

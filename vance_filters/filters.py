@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageColor, ImageFilter
 
 from . import _budget, imaging
+from . import provenance as _provenance
 from . import frames as _frames
 from ._defaults import default_client
 from ._features import ANIME_STRENGTH, ANIME_STYLES, CONTROLNETS, FEATURES, Feature
@@ -333,6 +334,23 @@ def _run(
     _frames.check_frames(frames)
     _check_max_credits(max_credits)
     client = client if client is not None else default_client()
+    with _provenance.recording() as recorder:  # the jobs behind this result, for its provenance
+        out = _run_recorded(flt, image, client=client, recorder=recorder, on_limit=on_limit,
+                            upload_format=upload_format, frames=frames, max_credits=max_credits)
+    return _provenance.attach(out, recorder)
+
+
+def _run_recorded(
+    flt: Filter,
+    image: Any,
+    *,
+    client: Client,
+    recorder: _provenance.Recorder,
+    on_limit: OnLimit,
+    upload_format: UploadFormat,
+    frames: FramesOption,
+    max_credits: float | None,
+) -> Any:
     if _frames.is_multiframe(image, frames=frames):
         if frames is True or frames == "all":
             return _frames.run(
@@ -360,10 +378,12 @@ def _run(
     if memo is not None and memo_key is not None:
         remembered = memo.get(memo_key)
         if remembered is not None:
+            _provenance.recall(client, memo_key)  # the jobs behind it, now as cache hits
             return remembered
     out = _run_job(flt, image, client=client, jconfig=jconfig, on_limit=on_limit, upload_format=upload_format)
     if memo is not None and memo_key is not None:
         memo.put(memo_key, out)
+        _provenance.remember(client, memo_key, recorder)
     return out
 
 
@@ -416,6 +436,7 @@ def _run_job(
         return error
 
     result = client.run_job(prepared.data, jconfig, filename=prepared.filename)
+    _provenance.report_job(flt, result, prepared.data, jconfig, client.base_url, image)
     try:
         return restore(result.data, result.trans_id)
     except ResultTooLargeError as exc:
