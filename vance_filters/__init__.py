@@ -39,6 +39,7 @@ from .filters import (
 )
 from .functions import *  # noqa: F403
 from .functions import __all__ as _functions_all
+from .plan import Plan, plan
 from .records import Credits, HistoryEntry, HistoryPage, Job, Progress, Upload
 
 __version__ = "0.1.0"
@@ -60,6 +61,7 @@ __all__ = [
     "Job",
     "JobResult",
     "Pipeline",
+    "Plan",
     "Progress",
     "Recolor",
     "RemoveBackground",
@@ -73,5 +75,6 @@ __all__ = [
     "compare",
     "default_client",
     "map",
+    "plan",
     "set_default_client",
 ]
