@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import filters as _filters
-from .plan import Plan, PlanRow, _filter_upload, _Prepare, _rows
 from ._cli_console import (
     _EPILOG,
     EXIT_FAILED,
@@ -62,6 +61,7 @@ from .errors import (
     InsufficientCreditsError,
     ServiceUnreachableError,
 )
+from .plan import Plan, PlanRow, _filter_upload, _Prepare, _rows
 
 if TYPE_CHECKING:
     from .client import Client, JobResult
@@ -610,7 +610,8 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
 
     def prepare(image: bytes) -> tuple[bytes, str, tuple[int, int], tuple[int, int], float]:
         data, _ = _upload_bytes(image, args.on_limit)
-        return data, sniff_format(data[:32]) or "?", _size(data), _size(image), _size(data)[0] / max(_size(image)[0], 1)
+        sent, original = _size(data), _size(image)
+        return data, sniff_format(data[:32]) or "?", sent, original, original[0] / max(sent[0], 1)
 
     return _run_batch(args, console, _RunJob(jconfig), items, write=write, prepare=prepare)
 

@@ -377,7 +377,7 @@ def _rows(
 
 
 def plan(
-    filter: Filter,  # noqa: A002 - reads as the user's own words
+    filter: Filter,
     images: Any,
     *,
     client: Client | None = None,
