@@ -431,7 +431,7 @@ def plan(
     (2.0, 2.0, 0.0, 'cached')
     >>> print(before)  # doctest: +ELLIPSIS
     plan: Pipeline(...), 2 credits per result
-      #0: PNG, 64x48, ... KiB, 0.00 MP, 2 credits
+      #0: PNG, 64x48, ..., 0.00 MP, 2 credits
     total: 2 credits, 1 upload (...) for 1 input; balance 500 (enough)
     """
     from ._defaults import default_client  # the default client sits above this module
