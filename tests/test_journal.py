@@ -238,3 +238,28 @@ def test_a_batch_killed_while_its_jobs_run_is_resumed_and_charged_once(
     charged = [tid for tid, _ in emu.charges]
     assert len(charged) == 3 and sorted(charged) == sorted(emu.jobs)  # each job paid once
     assert journal.keys() == []
+
+
+# -- receipts ---------------------------------------------------------------------------------
+
+
+def test_an_entry_written_before_receipts_is_still_served(tmp_path: Path) -> None:
+    import hashlib
+
+    from vance_filters._cache import DiskCache
+
+    key = "ab" * 32
+    (tmp_path / key[:2]).mkdir()
+    (tmp_path / key[:2] / f"{key}.bin").write_bytes(b"VFC1" + hashlib.sha256(b"old").digest() + b"old")
+    assert DiskCache(tmp_path).get_entry(key) == (b"old", None)
+
+
+def test_a_tampered_receipt_is_a_miss(tmp_path: Path) -> None:
+    from vance_filters._cache import DiskCache
+
+    cache = DiskCache(tmp_path)
+    key = "cd" * 32
+    cache.put(key, b"result", receipt="trans-1")
+    path = tmp_path / key[:2] / f"{key}.bin"
+    path.write_bytes(path.read_bytes().replace(b"trans-1", b"trans-2"))
+    assert cache.get_entry(key) is None and key not in cache

@@ -194,3 +194,33 @@ def test_dry_run_of_a_job_file(cli_emu: Emulator, tmp_path: Path, capsys: pytest
     assert cli_emu.request_count() == 1
     assert main(capsys, "run", "--config", config, source, "-o", tmp_path / "out")[0] == 0
     assert cli_emu.credits_used == data["totals"]["credits"]
+
+
+def test_a_job_under_way_is_planned_as_resumed_and_charged_once(emu: Emulator, tmp_path: Path) -> None:
+    from vance_filters import imaging
+    from vance_filters._cache import cache_key
+    from vance_filters.journal import JOURNAL_FOLDER, Journal
+
+    emu.configure(transform_wait=0.0, job_duration=0.3)
+    image, flt = photo(11), vf.Enlarge(scale=2)
+    with vf.Client(emu.api_token, emu.url, cache_dir=tmp_path, poll_interval=0.1) as client:
+        data = imaging.prepare(image).data  # what the run uploads
+        job = client.transform(client.upload(data).uid, flt.to_jconfig())  # an interrupted run's job
+        assert client.cache is not None
+        Journal(tmp_path / JOURNAL_FOLDER).put(client.cache.scoped(cache_key(data, flt.to_jconfig())), job.trans_id)
+        plan = planned(emu, client, flt, [image])
+        assert plan[0].status == "resume" and plan[0].uploads[0].pending == job.trans_id
+        assert plan.credits == 1 and plan.uploads == 0 and "resumes a job under way" in str(plan)
+        run(flt, [image], client)
+    assert emu.charges == [(job.trans_id, 1.0)] and emu.request_count("transform") == 1
+
+
+def test_dry_run_says_when_max_credits_would_refuse_the_run(
+    cli_emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(2):
+        Image.fromarray(photo(20 + n)).save(tmp_path / f"{n}.png")
+    code, out, err = main(capsys, "sharpen", tmp_path / "0.png", tmp_path / "1.png", "-o", tmp_path / "out",
+                          "--dry-run", "--max-credits", "3")
+    assert code == 0 and "total: 4 credits" in out and "--max-credits=3: the run would refuse" in err
+    assert cli_emu.request_count("upload") == 0

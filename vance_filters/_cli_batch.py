@@ -372,8 +372,11 @@ def _dry_run(
         console.out(json.dumps({"dry_run": True, **result.as_json()}, indent=2, ensure_ascii=False))
     else:
         console.out(str(result))
-        if args.max_credits is not None and result.credits > args.max_credits:
-            console.err(f"over --max-credits={args.max_credits:g}: the real run would refuse to start")
+        if args.max_credits is not None and result.worst > args.max_credits:
+            console.err(
+                f"--max-credits={args.max_credits:g}: the run would refuse to start, as it could cost "
+                f"up to {result.worst:g} credits with nothing cached"
+            )
     return EXIT_OK
 
 

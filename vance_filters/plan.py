@@ -23,7 +23,7 @@ from PIL import Image
 
 from . import frames as _frames
 from . import imaging
-from ._budget import count
+from ._budget import count, pictures
 from ._cache import cache_key, format_bytes
 from .errors import VanceError
 
@@ -108,6 +108,9 @@ class PlanRow:
         Why the run would refuse this input before sending it (nothing is charged).
     skipped : str or None
         Why the run would not process it at all (e.g. the CLI's output exists).
+    worst : float
+        What it could cost with nothing cached: the figure ``max_credits``
+        guards (:func:`vance_filters._budget.cost_of`).
     """
 
     name: str
@@ -115,6 +118,7 @@ class PlanRow:
     uploads: tuple[PlannedUpload, ...] = ()
     error: str | None = None
     skipped: str | None = None
+    worst: float = 0.0
 
     @property
     def distinct(self) -> int:
@@ -164,6 +168,7 @@ class PlanRow:
             "bytes": self.bytes,
             "pixels": self.pixels,
             "credits": self.credits,
+            "worst": self.worst,
             "error": self.error,
             "skipped": self.skipped,
             "uploads": [u.as_json() for u in self.uploads],
@@ -206,6 +211,11 @@ class Plan:
         return float(sum(row.credits for row in self.rows))
 
     @property
+    def worst(self) -> float:
+        """What the run could cost with nothing cached: what ``max_credits`` is checked against."""
+        return float(sum(row.worst for row in self.rows))
+
+    @property
     def uploads(self) -> int:
         """Uploads the run would send (cached, repeated and resumed ones excluded)."""
         return sum(
@@ -233,7 +243,7 @@ class Plan:
         >>> p = vf.plan(vf.Denoise(), [np.zeros((4, 4, 3), np.uint8)], client=vf.Client("t", "https://x.example/v1"),
         ...             check_balance=False)
         >>> json.dumps(p.as_json()["totals"])
-        '{"images": 1, "uploads": 1, "bytes": 69, "credits": 1.0, "balance": null, "enough": null}'
+        '{"images": 1, "uploads": 1, "bytes": 69, "credits": 1.0, "worst": 1.0, "balance": null, "enough": null}'
         """
         return {
             "filter": self.filter,
@@ -244,6 +254,7 @@ class Plan:
                 "uploads": self.uploads,
                 "bytes": self.bytes,
                 "credits": self.credits,
+                "worst": self.worst,
                 "balance": self.balance,
                 "enough": self.enough,
             },
@@ -339,15 +350,7 @@ def _rows(
     for index, image in enumerate(images):
         name = names[index] if names is not None else _name(image, index)
         try:
-            count_frames = 1
-            units = [image]
-            if _frames.is_multiframe(image, frames=frames):
-                if frames is True or frames == "all":
-                    split = _frames.read(image, frames=frames)
-                    sent, _ = _frames.distinct(split)
-                    count_frames, units = len(split), [split.frames[i] for i in sent]
-                else:
-                    units = [image[0]]  # frames="first" on a stack: its first frame
+            count_frames, units = pictures(image, frames=frames)  # as the run splits it
             uploads = []
             for unit in units:
                 data, fmt, size, original, downscale = prepare(unit)
@@ -372,7 +375,9 @@ def _rows(
         except (VanceError, ValueError, TypeError, OSError) as exc:
             rows.append(PlanRow(name=name, error=f"{type(exc).__name__}: {exc}"))
             continue
-        rows.append(PlanRow(name=name, frames=count_frames, uploads=tuple(uploads)))
+        rows.append(
+            PlanRow(name=name, frames=count_frames, uploads=tuple(uploads), worst=len(units) * price)
+        )
     return rows
 
 
