@@ -296,7 +296,10 @@ class Client:
         Also keep results on disk there (``True``: the platform's cache folder,
         e.g. ``~/.cache/vance_filters``, except for a service on this machine,
         such as the emulator, whose results stay in memory). Shared safely
-        between processes.
+        between processes. A job journal lives beside it (``journal/``): a
+        job sent and not yet cached when the process died is resumed by the
+        next call for the same image instead of being sent again
+        (:mod:`vance_filters.journal`).
     cache_max_bytes : int, optional
         Bound of the disk cache; past it the least recently used results go.
         Default: ``VANCE_CACHE_MAX_BYTES`` (bytes, or e.g. ``500MB``, ``4GiB``),
@@ -905,7 +908,11 @@ class Client:
         """Upload, transform, wait and download, through the result cache.
 
         The cache key is the SHA-256 of the uploaded bytes plus the canonical
-        jconfig; a hit makes no request and spends no credit. In
+        jconfig; a hit makes no request and spends no credit, and names the
+        job that made the result when it was recorded. With a disk cache, a
+        job is journaled from the moment the service accepts it until its
+        result is cached; a journaled job is resumed (waited for, then
+        downloaded) rather than sent again. In
         ``jconfig["cn_configs"]`` an ``image_uid`` of None or
         ``"<uid_from_upload>"`` becomes this upload's uid. A downloaded result
         is cached before it is returned. Identical jobs run concurrently in
