@@ -29,7 +29,7 @@ from .errors import VanceError
 
 if TYPE_CHECKING:
     from .client import Client
-    from .filters import Filter
+    from .filters import Filter, OnLimit, UploadFormat
 
 __all__ = ["Plan", "PlanRow", "PlannedUpload", "plan"]
 
@@ -189,6 +189,17 @@ class Plan:
         One per input, in order.
     balance : float or None
         The account's credits left (None when not checked).
+
+    Examples
+    --------
+    >>> import numpy as np, vance_filters as vf
+    >>> from vance_filters.testing import Emulator
+    >>> frames = np.stack([np.zeros((8, 8, 3), np.uint8)] * 3 + [np.ones((8, 8, 3), np.uint8)])
+    >>> with Emulator() as emu, vf.Client(emu.api_token, emu.url) as client:
+    ...     p = vf.plan(vf.Sharpen(), frames, client=client)
+    >>> row = p[0]
+    >>> row.frames, row.distinct, row.status, p.credits, p.worst, p.enough
+    (4, 2, 'send', 4.0, 4.0, True)
     """
 
     filter: str
@@ -386,8 +397,8 @@ def plan(
     images: Any,
     *,
     client: Client | None = None,
-    on_limit: str = "downscale",
-    upload_format: str = "auto",
+    on_limit: OnLimit = "downscale",
+    upload_format: UploadFormat = "auto",
     frames: _frames.FramesOption = "all",
     check_balance: bool = True,
 ) -> Plan:
