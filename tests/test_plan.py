@@ -119,6 +119,16 @@ def test_refused_inputs_are_rows_with_an_error_and_cost_nothing(emu: Emulator) -
     assert plan.credits == 1 and plan.balance is None and plan.enough is None
 
 
+def test_on_limit_raise_plans_an_image_over_the_limits_as_refused(emu: Emulator) -> None:
+    big = np.zeros((5000, 7000), np.uint8)
+    with vf.Client(emu.api_token, emu.url) as client:
+        plan = vf.plan(vf.Denoise(), [big], client=client, on_limit="raise", check_balance=False)
+        with pytest.raises(vf.LimitExceededError):
+            vf.Denoise().apply(big, client=client, on_limit="raise")
+    assert plan[0].status == "error" and "LimitExceededError" in (plan[0].error or "")
+    assert plan.credits == 0 and emu.request_count() == 0
+
+
 def test_the_plan_reads_and_serialises(emu: Emulator) -> None:
     with vf.Client(emu.api_token, emu.url) as client:
         emu_balance = emu.balance
