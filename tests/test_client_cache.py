@@ -63,7 +63,7 @@ def test_memory_hit_makes_no_request_and_no_charge(emu: Emulator) -> None:
         second = client.run_job(image_bytes(), json.dumps(ENLARGE, indent=2))  # same config as text
         assert emu.request_count() == count
         assert second.cached and not first.cached
-        assert second.data == first.data and second.trans_id is None and second.status == "finish"
+        assert second.data == first.data and second.trans_id == first.trans_id and second.status == "finish"
         assert client.process(image_bytes(), ENLARGE) == first.data
         assert emu.request_count() == count
     assert len(emu.charges) == 1

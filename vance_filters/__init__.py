@@ -40,6 +40,7 @@ from .filters import (
 from .functions import *  # noqa: F403
 from .functions import __all__ as _functions_all
 from .provenance import save
+from .plan import Plan, plan
 from .records import Credits, HistoryEntry, HistoryPage, Job, Progress, Upload
 
 __version__ = "0.1.0"
@@ -61,6 +62,7 @@ __all__ = [
     "Job",
     "JobResult",
     "Pipeline",
+    "Plan",
     "Progress",
     "Recolor",
     "RemoveBackground",
@@ -75,5 +77,6 @@ __all__ = [
     "default_client",
     "map",
     "save",
+    "plan",
     "set_default_client",
 ]

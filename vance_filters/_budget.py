@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .client import Client
     from .filters import Filter
 
-__all__ = ["Cost", "check", "cost_of", "count", "describe_frames"]
+__all__ = ["Cost", "check", "cost_of", "count", "describe_frames", "pictures"]
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,38 @@ def cost_of(flt: Filter, image: Any, *, frames: _frames.FramesOption = "all") ->
     >>> cost_of(vf.Sharpen(), stack, frames="first")
     Cost(frames=1, uploads=1, credits=2.0)
     """
-    _frames.check_frames(frames)
     if not _frames.is_multiframe(image, frames=frames) or frames in ("first", False):
+        _frames.check_frames(frames)
         return Cost(frames=1, uploads=1, credits=float(flt.cost))
-    split = _frames.read(image, frames=frames)
-    sent, _ = _frames.distinct(split)
-    return Cost(frames=len(split), uploads=len(sent), credits=float(len(sent) * flt.cost))
+    count_frames, sent = pictures(image, frames=frames)
+    return Cost(frames=count_frames, uploads=len(sent), credits=float(len(sent) * flt.cost))
+
+
+def pictures(image: Any, *, frames: _frames.FramesOption = "all") -> tuple[int, list[Any]]:
+    """The frames a result of ``image`` holds, and the pictures a run uploads for it.
+
+    As a filter's call does: a single image is itself; a multi-frame input
+    gives each distinct frame once (``frames="first"``: the first frame of a
+    stack, or the image itself for a file, whose first frame the upload takes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = np.stack([np.zeros((4, 4, 3), np.uint8)] * 3 + [np.ones((4, 4, 3), np.uint8)])
+    >>> count_frames, sent = pictures(stack)
+    >>> count_frames, len(sent), sent[0].shape
+    (4, 2, (4, 4, 3))
+    >>> pictures(stack, frames="first")[1][0].shape
+    (4, 4, 3)
+    """
+    _frames.check_frames(frames)
+    if not _frames.is_multiframe(image, frames=frames):
+        return 1, [image]
+    if frames is True or frames == "all":
+        split = _frames.read(image, frames=frames)
+        sent, _ = _frames.distinct(split)
+        return len(split), [split.frames[i] for i in sent]
+    return 1, [image[0]]  # frames="first" on a stack (T, H, W, C): its first frame
 
 
 def count(number: float, noun: str) -> str:

@@ -62,6 +62,8 @@ CACHE_MAX_ENV = "VANCE_CACHE_MAX_BYTES"
 UID_PLACEHOLDER = "<uid_from_upload>"
 
 _MAGIC = b"VFC1"
+#: An entry that also holds its receipt: magic, SHA-256 of (receipt length, receipt, data), then those.
+_MAGIC_RECEIPT = b"VFC2"
 _DIGEST = 32
 _APP = "vance_filters"
 
@@ -77,6 +79,14 @@ class ResultCache(Protocol):
 
     def discard(self, key: str) -> bool:
         """Forget ``key``; True when something was stored under it."""
+
+
+def _check_receipt(receipt: str | None) -> bytes:
+    """A receipt (the trans_id that made a result) as stored: short printable ASCII, or empty."""
+    if receipt is None:
+        return b""
+    text = receipt[:255]
+    return text.encode("ascii") if text.isascii() and text.isprintable() else b""
 
 
 def _normalise_uids(jconfig: Any) -> Any:
@@ -265,6 +275,7 @@ class MemoryCache:
             raise ValueError(f"max_bytes={max_bytes!r} must be >= 0")
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._receipts: dict[str, str] = {}
         self._size = 0
         self._lock = threading.Lock()
 
@@ -284,8 +295,33 @@ class MemoryCache:
                 self._items.move_to_end(key)
             return data
 
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data``, evicting least recently used entries past ``max_bytes``."""
+    def get_entry(self, key: str) -> tuple[bytes, str | None] | None:
+        """The bytes under ``key`` and the trans_id that made them (when recorded), or None."""
+        with self._lock:
+            data = self._items.get(key)
+            if data is None:
+                return None
+            self._items.move_to_end(key)
+            return data, self._receipts.get(key)
+
+    def receipt(self, key: str) -> str | None:
+        """The trans_id that made the result under ``key``, when it was recorded.
+
+        Examples
+        --------
+        >>> cache = MemoryCache(); cache.put("a", b"1", receipt="tid-1")
+        >>> cache.receipt("a"), cache.receipt("b")
+        ('tid-1', None)
+        """
+        with self._lock:
+            return self._receipts.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def put(self, key: str, data: bytes, *, receipt: str | None = None) -> None:
+        """Store ``data`` (and the trans_id that made it), evicting least recently used entries past ``max_bytes``."""
         data = bytes(data)
         if len(data) > self.max_bytes:
             return
@@ -294,9 +330,13 @@ class MemoryCache:
             if old is not None:
                 self._size -= len(old)
             self._items[key] = data
+            self._receipts.pop(key, None)
+            if receipt:
+                self._receipts[key] = receipt
             self._size += len(data)
             while self._size > self.max_bytes:
-                _, evicted = self._items.popitem(last=False)
+                gone, evicted = self._items.popitem(last=False)
+                self._receipts.pop(gone, None)
                 self._size -= len(evicted)
 
     def discard(self, key: str) -> bool:
@@ -310,6 +350,7 @@ class MemoryCache:
         """
         with self._lock:
             old = self._items.pop(key, None)
+            self._receipts.pop(key, None)
             if old is None:
                 return False
             self._size -= len(old)
@@ -319,6 +360,7 @@ class MemoryCache:
         """Forget everything."""
         with self._lock:
             self._items.clear()
+            self._receipts.clear()
             self._size = 0
 
 
@@ -414,33 +456,65 @@ class DiskCache:
             raise ValueError(f"cache key {key!r} must be lowercase hex")
         return self.directory / key[:2] / f"{key}.bin"
 
-    def get(self, key: str) -> bytes | None:
-        """The bytes under ``key``, or None (missing, unreadable or damaged); a hit marks it used."""
-        path = self._path(key)
+    def _read(self, key: str) -> tuple[bytes, str | None] | None:
+        """The entry of ``key``: its data and receipt, or None (missing, unreadable or damaged)."""
         try:
-            with open(path, "rb") as handle:
+            with open(self._path(key), "rb") as handle:
                 blob = handle.read()
         except OSError:
             return None
         head = len(_MAGIC) + _DIGEST
-        if len(blob) < head or not blob.startswith(_MAGIC):
+        if len(blob) < head + (1 if blob.startswith(_MAGIC_RECEIPT) else 0):
             return None
-        data = blob[head:]
-        if hashlib.sha256(data).digest() != blob[len(_MAGIC) : head]:
+        if blob.startswith(_MAGIC):
+            data, receipt, signed = blob[head:], b"", blob[head:]
+        elif blob.startswith(_MAGIC_RECEIPT):
+            size = blob[head]
+            receipt = blob[head + 1 : head + 1 + size]
+            data = blob[head + 1 + size :]
+            signed = blob[head:]
+        else:
             return None
-        try:
-            os.utime(path)  # last use, for the least-recently-used order
-        except OSError:
-            pass
-        return data
+        if hashlib.sha256(signed).digest() != blob[len(_MAGIC) : head]:
+            return None
+        return data, (receipt.decode("ascii") if receipt else None)
 
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` atomically; a failure to write (full disk...) is ignored.
+    def get_entry(self, key: str) -> tuple[bytes, str | None] | None:
+        """The data under ``key`` and its receipt (the trans_id that made it, when recorded); a hit marks it used.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> cache = DiskCache(tempfile.mkdtemp())
+        >>> cache.put("ab" * 32, b"result", receipt="tid-1"); cache.get_entry("ab" * 32)
+        (b'result', 'tid-1')
+        """
+        entry = self._read(key)
+        if entry is not None:
+            try:
+                os.utime(self._path(key))  # last use, for the least-recently-used order
+            except OSError:
+                pass
+        return entry
+
+    def get(self, key: str) -> bytes | None:
+        """The bytes under ``key``, or None (missing, unreadable or damaged); a hit marks it used."""
+        entry = self.get_entry(key)
+        return None if entry is None else entry[0]
+
+    def __contains__(self, key: object) -> bool:
+        """True when a whole, undamaged entry is stored under ``key`` (its last use is not touched)."""
+        return isinstance(key, str) and self._read(key) is not None
+
+    def put(self, key: str, data: bytes, *, receipt: str | None = None) -> None:
+        """Store ``data`` atomically (with its receipt, the trans_id that made it); a failure to write is ignored.
 
         Past ``max_bytes``, the least recently used entries are removed.
         """
         path = self._path(key)
-        size = len(_MAGIC) + _DIGEST + len(data)
+        stamp = _check_receipt(receipt)
+        signed = bytes([len(stamp)]) + stamp if stamp else b""
+        size = len(_MAGIC) + _DIGEST + len(signed) + len(data)
         if size > self.max_bytes:
             return
         try:
@@ -450,8 +524,11 @@ class DiskCache:
             return
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(_MAGIC)
-                handle.write(hashlib.sha256(data).digest())
+                digest = hashlib.sha256(signed)
+                digest.update(data)
+                handle.write(_MAGIC_RECEIPT if signed else _MAGIC)
+                handle.write(digest.digest())
+                handle.write(signed)
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -630,17 +707,26 @@ class TieredCache:
 
     def get(self, key: str) -> bytes | None:
         """From memory, else from disk (then kept in memory too)."""
-        data = self.memory.get(key)
-        if data is None:
-            data = self.disk.get(key)
-            if data is not None:
-                self.memory.put(key, data)
-        return data
+        entry = self.get_entry(key)
+        return None if entry is None else entry[0]
 
-    def put(self, key: str, data: bytes) -> None:
+    def get_entry(self, key: str) -> tuple[bytes, str | None] | None:
+        """The data and receipt, from memory, else from disk (then kept in memory too)."""
+        entry = self.memory.get_entry(key)
+        if entry is not None:
+            return entry
+        entry = self.disk.get_entry(key)
+        if entry is not None:
+            self.memory.put(key, entry[0], receipt=entry[1])
+        return entry
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.memory or key in self.disk
+
+    def put(self, key: str, data: bytes, *, receipt: str | None = None) -> None:
         """Into both layers (disk first: it is the one that survives)."""
-        self.disk.put(key, data)
-        self.memory.put(key, data)
+        self.disk.put(key, data, receipt=receipt)
+        self.memory.put(key, data, receipt=receipt)
 
     def discard(self, key: str) -> bool:
         """From both layers; True when either held it."""

@@ -173,8 +173,8 @@ class ScopedCache:
     --------
     >>> account = ["token-a"]
     >>> cache = ScopedCache(MemoryCache(), lambda: cache_scope("https://x.example/v1", account[0]))
-    >>> cache.put("ab" * 32, b"result"); cache.get("ab" * 32)
-    b'result'
+    >>> cache.put("ab" * 32, b"result", receipt="tid-1"); cache.get_entry("ab" * 32)
+    (b'result', 'tid-1')
     >>> account[0] = "token-b"; cache.get("ab" * 32) is None
     True
     """
@@ -204,9 +204,17 @@ class ScopedCache:
         """The bytes stored under ``key`` for this service and account, or None."""
         return self.inner.get(self.scoped(key))
 
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` for this service and account."""
-        self.inner.put(self.scoped(key), data)
+    def get_entry(self, key: str) -> tuple[bytes, str | None] | None:
+        """The bytes stored under ``key`` and their receipt (the trans_id that made them, when known)."""
+        return self.inner.get_entry(self.scoped(key))
+
+    def __contains__(self, key: object) -> bool:
+        """True when a result is stored under ``key`` for this service and account (nothing is touched)."""
+        return isinstance(key, str) and self.scoped(key) in self.inner
+
+    def put(self, key: str, data: bytes, *, receipt: str | None = None) -> None:
+        """Store ``data`` under ``key`` for this service and account, with the trans_id that made it."""
+        self.inner.put(self.scoped(key), data, receipt=receipt)
 
     def discard(self, key: str) -> bool:
         """Forget ``key`` for this service and account; True when something was stored."""

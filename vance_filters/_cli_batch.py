@@ -66,6 +66,7 @@ from .errors import (
     InsufficientCreditsError,
     ServiceUnreachableError,
 )
+from .plan import Plan, PlanRow, _filter_upload, _Prepare, _rows
 
 if TYPE_CHECKING:
     from .client import Client, JobResult
@@ -167,6 +168,13 @@ def _add_batch_options(cmd: argparse.ArgumentParser) -> None:
         "--json",
         action="store_true",
         help="print the results as one JSON object on stdout (no progress bar)",
+    )
+    batch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing: print what each image would upload (PNG or JPEG, downscaled or not, "
+        "frames, bytes), whether its result is cached, and the credits against the balance "
+        "(with --json: as JSON)",
     )
     batch.add_argument(
         "-q",
@@ -280,6 +288,7 @@ def _run_batch(
     items: list[_Item],
     *,
     write: Callable[[_Item, Any, _provenance.Provenance | None], None],
+    prepare: _Prepare | None = None,
 ) -> int:
     batch = _Batch(command=args.command, output_dir=args.output_dir, items=items)
     todo: list[_Item] = []
@@ -293,6 +302,8 @@ def _run_batch(
             item.error = found.reason
         elif item.status == "pending":
             todo.append(item)
+    if getattr(args, "dry_run", False):
+        return _dry_run(args, console, flt, items, prepare)
     try:
         if todo:
             args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -323,6 +334,61 @@ def _run_batch(
         return EXIT_INTERRUPTED
     totals = batch.totals()
     return EXIT_FAILED if totals["failed"] or totals["conflict"] else EXIT_OK
+
+
+def _dry_run(
+    args: argparse.Namespace,
+    console: _Console,
+    flt: _filters.Filter,
+    items: list[_Item],
+    prepare: _Prepare | None,
+) -> int:
+    """Print the plan of the batch (:func:`vance_filters.plan.plan`): nothing is sent but ``/point``."""
+    todo = [item for item in items if item.status == "pending"]
+    rows: dict[int, PlanRow] = {}
+    with _session(args, console, pool=1) as client:
+        images: list[Any] = []
+        for item in todo:
+            try:
+                images.append(read_file_bytes(item.source))
+            except OSError as exc:
+                images.append(None)
+                rows[id(item)] = PlanRow(name=str(item.source), error=f"{type(exc).__name__}: {exc}")
+        readable = [(item, image) for item, image in zip(todo, images) if image is not None]
+        planned = _rows(
+            flt,
+            [image for _, image in readable],
+            client=client,
+            prepare=prepare or _filter_upload(args.on_limit, "auto"),
+            frames="first" if prepare is not None else "all",
+            names=[str(item.source) for item, _ in readable],
+        )
+        rows.update({id(item): row for (item, _), row in zip(readable, planned)})
+        try:
+            balance: float | None = client.credits().remaining
+        except (AuthenticationError, ServiceUnreachableError) as exc:
+            console.err(f"balance not checked: {type(exc).__name__}: {_one_line(exc)}")
+            balance = None
+    ordered = [
+        rows[id(item)]
+        if id(item) in rows
+        else PlanRow(
+            name=str(item.source),
+            skipped=f"{item.output} exists (--overwrite redoes it)" if item.status == "skipped" else item.status,
+        )
+        for item in items
+    ]
+    result = Plan(filter=repr(flt), per_result=float(flt.cost), rows=tuple(ordered), balance=balance)
+    if args.json:
+        console.out(json.dumps({"dry_run": True, **result.as_json()}, indent=2, ensure_ascii=False))
+    else:
+        console.out(str(result))
+        if args.max_credits is not None and result.worst > args.max_credits:
+            console.err(
+                f"--max-credits={args.max_credits:g}: the run would refuse to start, as it could cost "
+                f"up to {result.worst:g} credits with nothing cached"
+            )
+    return EXIT_OK
 
 
 def _one_line_unreachable(batch: _Batch) -> str:
@@ -569,4 +635,16 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
         item.trans_id = result.trans_id or (record.trans_ids[0] if record and record.trans_ids else None)
         write_output(item.output, result.data, record)
 
-    return _run_batch(args, console, _RunJob(jconfig), items, write=write)
+    def prepare(image: bytes) -> tuple[bytes, str, tuple[int, int], tuple[int, int], float]:
+        data, _ = _upload_bytes(image, args.on_limit)
+        sent, original = _size(data), _size(image)
+        return data, sniff_format(data[:32]) or "?", sent, original, original[0] / max(sent[0], 1)
+
+    return _run_batch(args, console, _RunJob(jconfig), items, write=write, prepare=prepare)
+
+
+def _size(data: bytes) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size

@@ -35,7 +35,6 @@ from ._cache import (
     UID_PLACEHOLDER,
     DiskCache,
     MemoryCache,
-    ResultCache,
     TieredCache,
     cache_key,
     disk_max_bytes,
@@ -49,10 +48,12 @@ from .errors import (
     AuthenticationError,
     InsecureWebhookWarning,
     JobFailedError,
+    NotFoundError,
     ProtocolError,
     VanceError,
 )
 from .jobs import JobResult
+from .journal import JOURNAL_FOLDER, Journal
 from .records import Credits, HistoryEntry, HistoryPage, Job, Progress, Upload
 
 __all__ = ["DEFAULT_BASE_URL", "Client", "JobResult"]
@@ -295,7 +296,10 @@ class Client:
         Also keep results on disk there (``True``: the platform's cache folder,
         e.g. ``~/.cache/vance_filters``, except for a service on this machine,
         such as the emulator, whose results stay in memory). Shared safely
-        between processes.
+        between processes. A job journal lives beside it (``journal/``): a
+        job sent and not yet cached when the process died is resumed by the
+        next call for the same image instead of being sent again
+        (:mod:`vance_filters.journal`).
     cache_max_bytes : int, optional
         Bound of the disk cache; past it the least recently used results go.
         Default: ``VANCE_CACHE_MAX_BYTES`` (bytes, or e.g. ``500MB``, ``4GiB``),
@@ -440,7 +444,9 @@ class Client:
             user_agent=_user_agent(),
             pace=RequestPace(self.max_requests_per_second),
         )
-        self._cache: ResultCache | None = None
+        self._cache: ScopedCache | None = None
+        # jobs sent and not yet cached, beside the disk cache (none without one)
+        self._journal: Journal | None = None
         if s["cache"]:
             # a service on this machine (the emulator) stays out of the platform's folder
             folder = cache_folder(s["cache_dir"], self.base_url)
@@ -448,6 +454,7 @@ class Client:
             layers: MemoryCache | TieredCache = memory
             if folder is not None:
                 layers = TieredCache(memory, DiskCache(folder, max_bytes=s.get("cache_max_bytes")))
+                self._journal = Journal(folder / JOURNAL_FOLDER)
             # results belong to one service and account; the token is read when needed
             self._cache = ScopedCache(
                 layers, lambda: cache_scope(self.base_url, self._api_token or os.environ.get(TOKEN_ENV))
@@ -562,7 +569,7 @@ class Client:
         return self._transport.pool_size
 
     @property
-    def cache(self) -> ResultCache | None:
+    def cache(self) -> ScopedCache | None:
         """The result cache (None when ``cache=False``)."""
         return self._cache
 
@@ -901,7 +908,11 @@ class Client:
         """Upload, transform, wait and download, through the result cache.
 
         The cache key is the SHA-256 of the uploaded bytes plus the canonical
-        jconfig; a hit makes no request and spends no credit. In
+        jconfig; a hit makes no request and spends no credit, and names the
+        job that made the result when it was recorded. With a disk cache, a
+        job is journaled from the moment the service accepts it until its
+        result is cached; a journaled job is resumed (waited for, then
+        downloaded) rather than sent again. In
         ``jconfig["cn_configs"]`` an ``image_uid`` of None or
         ``"<uid_from_upload>"`` becomes this upload's uid. A downloaded result
         is cached before it is returned. Identical jobs run concurrently in
@@ -943,18 +954,21 @@ class Client:
         if self._cache is None:
             return self._run(data, name, config, webhook, max_wait, on_status)
         key = cache_key(data, config)
-        hit = self._cache.get(key)
+        hit = self._cache.get_entry(key)
         if hit is not None:
-            return JobResult(data=hit, trans_id=None, uid=None, cached=True, status="finish")
+            return JobResult(data=hit[0], trans_id=hit[1], uid=None, cached=True, status="finish")
         with self._inflight_lock:
             lock = self._inflight.setdefault(key, threading.Lock())
         try:
             with lock:
-                hit = self._cache.get(key)
+                hit = self._cache.get_entry(key)
                 if hit is not None:
-                    return JobResult(data=hit, trans_id=None, uid=None, cached=True, status="finish")
-                result = self._run(data, name, config, webhook, max_wait, on_status)
-                self._cache.put(key, result.data)
+                    return JobResult(data=hit[0], trans_id=hit[1], uid=None, cached=True, status="finish")
+                journal_key = self._cache.scoped(key) if self._journal is not None else None
+                result = self._run(data, name, config, webhook, max_wait, on_status, journal_key)
+                self._cache.put(key, result.data, receipt=result.trans_id)
+                if self._journal is not None and journal_key is not None:
+                    self._journal.discard(journal_key)  # cached: the job is done
                 return result
         finally:
             with self._inflight_lock:
@@ -969,7 +983,16 @@ class Client:
         webhook: str | None,
         max_wait: float | None,
         on_status: Callable[[Progress], object] | None,
+        journal_key: str | None = None,
     ) -> JobResult:
+        journal = self._journal if journal_key is not None else None
+        if journal is not None and journal_key is not None:
+            entry = journal.get(journal_key)
+            if entry is not None:
+                resumed = self._resume(entry.trans_id, entry.uid, max_wait, on_status)
+                if resumed is not None:
+                    return resumed
+                journal.discard(journal_key, trans_id=entry.trans_id)  # unknown or failed: redo
         upload = self.upload(data, filename=name)
         sent = _fill_uids(config, upload.uid) if isinstance(config, dict) else config
         kind = job_kind(config, upload.width, upload.height)
@@ -977,6 +1000,9 @@ class Client:
         budget = self.max_wait if max_wait is None else max_wait
         deadline = submitted + budget
         job = self.transform(upload.uid, sent, webhook=webhook, max_wait=budget)
+        if journal is not None and journal_key is not None and job.status != "fatal":
+            # before waiting: a process killed from here on resumes this job instead of paying twice
+            journal.put(journal_key, job.trans_id, uid=upload.uid)
         try:
             if on_status is not None:
                 on_status(Progress(status=job.status, trans_id=job.trans_id))
@@ -999,8 +1025,63 @@ class Client:
         except VanceError as exc:
             if exc.trans_id is None:
                 exc.trans_id = job.trans_id
+            if isinstance(exc, JobFailedError) and journal is not None and journal_key is not None:
+                journal.discard(journal_key, trans_id=job.trans_id)  # nothing left to resume
             raise
         return JobResult(data=result, trans_id=job.trans_id, uid=upload.uid, cached=False, status=status)
+
+    def _resume(
+        self,
+        trans_id: str,
+        uid: str | None,
+        max_wait: float | None,
+        on_status: Callable[[Progress], object] | None,
+    ) -> JobResult | None:
+        """Finish a job the journal recorded: wait for it, then download it (charged once by the service).
+
+        None when the service no longer knows it (10011) or it failed: the caller redoes the image.
+        """
+        try:
+            final = self._wait(trans_id, max_wait=max_wait, on_status=on_status, last_status=None)[0]
+            data = self.download(trans_id)
+        except (NotFoundError, JobFailedError):
+            return None
+        return JobResult(data=data, trans_id=trans_id, uid=uid, cached=False, status=final.status)
+
+    def cached(self, file: FileInput, jconfig: JConfig) -> bool:
+        """Whether the result of ``file`` under ``jconfig`` is cached for this service and account.
+
+        Makes no request and changes nothing (not even the entry's last use):
+        what :func:`vance_filters.plan` asks to predict a free result.
+
+        Examples
+        --------
+        >>> with Client("token", "https://api-service.vanceai.com/web_api/v1") as client:
+        ...     client.cached(b"png bytes", {"name": "denoise"})
+        False
+        """
+        if self._cache is None:
+            return False
+        data, _ = _read_file(file, None)
+        return cache_key(data, _parse_jconfig(jconfig)) in self._cache
+
+    def pending_job(self, file: FileInput, jconfig: JConfig) -> str | None:
+        """The trans_id of a job sent for ``file`` under ``jconfig`` and not yet cached (the journal's), or None.
+
+        :meth:`run_job` resumes that job rather than sending a new one. Only a
+        client with a disk cache keeps a journal. Makes no request.
+
+        Examples
+        --------
+        >>> with Client("token", "https://api-service.vanceai.com/web_api/v1") as client:
+        ...     client.pending_job(b"png bytes", {"name": "denoise"}) is None
+        True
+        """
+        if self._cache is None or self._journal is None:
+            return None
+        data, _ = _read_file(file, None)
+        entry = self._journal.get(self._cache.scoped(cache_key(data, _parse_jconfig(jconfig))))
+        return None if entry is None else entry.trans_id
 
     def redact(self, text: str) -> str:
         """``text`` with this client's API token (and any ``api_token=...`` value) replaced by ``***``.
@@ -1055,7 +1136,7 @@ class Client:
         data = self.download(trans_id)
         if self._cache is not None:
             upload, _ = _read_file(file, None)
-            self._cache.put(cache_key(upload, _parse_jconfig(jconfig)), data)
+            self._cache.put(cache_key(upload, _parse_jconfig(jconfig)), data, receipt=trans_id)
         return data
 
     def process(self, file: FileInput, jconfig: JConfig, *, webhook: str | None = None) -> bytes:

@@ -121,7 +121,8 @@ class JobResult:
     data : bytes
         The result image's bytes as the service sent them.
     trans_id : str or None
-        The job's id (None for a cache hit).
+        The job's id; for a cache hit, the job that made the cached result
+        (its receipt), or None when that was not recorded.
     uid : str or None
         The upload's id (None for a cache hit).
     cached : bool
