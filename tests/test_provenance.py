@@ -116,6 +116,21 @@ def test_cli_output_names_the_job_the_emulator_ran(
             assert img.getexif().get(0x010F) == "TestCam"  # the EXIF carried is kept
 
 
+def test_an_output_from_the_cache_names_the_job_that_made_it(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The cache keeps each result's receipt: a later output served from it still names the
+    # trans_id that made it, and records that it cost nothing this time.
+    source = make_image(tmp_path / "in" / "a.png")
+    cache = tmp_path / "cache"
+    assert run(capsys, "enlarge", source, "-o", tmp_path / "first", "--cache-dir", cache)[0] == 0
+    (trans_id,) = emu.jobs
+    assert run(capsys, "enlarge", source, "-o", tmp_path / "again", "--cache-dir", cache)[0] == 0
+    assert emu.request_count("upload") == 1 and emu.credits_used == 1  # served from the cache
+    (entry,) = seq(description(tmp_path / "again" / "a.png")["Jobs"])
+    assert entry["TransId"] == trans_id and entry["Cached"] == "True" and entry["Credits"] == "0"
+
+
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
 @pytest.mark.parametrize("name", ["photo.png", "photo.jpg", "photo.webp"])
 def test_exiftool_reads_the_record(
