@@ -7,47 +7,25 @@ import io
 from PIL import Image
 
 from .._features import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
+from .._sniff import image_format, image_size
 from ._wire import ApiError
 
-_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg"}
+#: What the service takes: JPG and PNG (a WebP upload is refused like any other format).
+_ACCEPTED = ("png", "jpeg")
 
 
 def sniff(data: bytes) -> str | None:
     """``"png"`` or ``"jpeg"`` from the magic bytes, None for anything else."""
-    for magic, fmt in _SIGNATURES.items():
-        if data.startswith(magic):
-            return fmt
-    return None
+    fmt = image_format(data)
+    return fmt if fmt in _ACCEPTED else None
 
 
 def header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
-    """``(width, height)`` read from the PNG IHDR or the JPEG SOF marker, without decoding."""
-    if fmt == "png":
-        if len(data) < 24 or data[12:16] != b"IHDR":
-            return None
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xD8)):  # stand-alone markers
-            pos += 2
-            continue
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if pos + 9 > len(data):
-                return None
-            height = int.from_bytes(data[pos + 5 : pos + 7], "big")
-            width = int.from_bytes(data[pos + 7 : pos + 9], "big")
-            return width, height
-        if length < 2:
-            return None
-        pos += 2 + length
-    return None
+    """``(width, height)`` read from the PNG IHDR or the JPEG SOF marker, without decoding.
+
+    The header reader is the package's own leaf module (no client, no imaging).
+    """
+    return image_size(data) if image_format(data) == fmt else None
 
 
 def inspect_upload(data: bytes) -> tuple[str, int, int]:
