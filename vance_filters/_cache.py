@@ -25,7 +25,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -33,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from ._atomic import write_atomic
 
 __all__ = [
     "CACHE_MAX_ENV",
@@ -517,27 +518,13 @@ class DiskCache:
         size = len(_MAGIC) + _DIGEST + len(signed) + len(data)
         if size > self.max_bytes:
             return
+        digest = hashlib.sha256(signed)
+        digest.update(data)
+        head = (_MAGIC_RECEIPT if signed else _MAGIC) + digest.digest() + signed
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}-", suffix=".tmp")
+            write_atomic(path, [head, data], private=True, suffix=".tmp")
         except OSError:
-            return
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                digest = hashlib.sha256(signed)
-                digest.update(data)
-                handle.write(_MAGIC_RECEIPT if signed else _MAGIC)
-                handle.write(digest.digest())
-                handle.write(signed)
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             return
         with self._lock:
             if self._estimate is not None:

@@ -18,14 +18,13 @@ conflict: reported, not overwritten.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _atomic
 from . import provenance as _provenance
 from .errors import VanceError
 
@@ -278,31 +277,12 @@ def _existing_output(item: _Item, output_dir: Path) -> Path | None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``.
+    """Write ``data`` to ``path`` atomically (:func:`vance_filters._atomic.write_atomic`).
 
-    The temp file is removed on any failure, KeyboardInterrupt included, so
-    the folder never holds a partial output. The output gets the usual
+    The folder never holds a partial output; the output gets the usual
     permissions (``0o666`` less the umask).
     """
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except FileExistsError:  # pragma: no cover - 48 random bits
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    _atomic.write_atomic(path, [data])
 
 
 def feature_ext(flt: FeatureFilter) -> Callable[[Path], str | None]:

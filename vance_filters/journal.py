@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ._atomic import write_atomic
 
 __all__ = ["JOURNAL_FOLDER", "Journal", "JournalEntry"]
 
@@ -109,20 +110,9 @@ class Journal:
         text = json.dumps({"trans_id": trans_id, "uid": uid, "created": time.time()})
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{key[:8]}-", suffix=".tmp")
+            write_atomic(path, [text.encode("utf-8")], private=True, suffix=".tmp")
         except OSError:
             return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
     def discard(self, key: str, *, trans_id: str | None = None) -> bool:
         """Remove the entry of ``key`` (only if it names ``trans_id``, when given); True when one went.
