@@ -290,6 +290,7 @@ def plan(
 
     _check(threshold, block, "raise")
     av = _av()
+    _warn_flicker(filter)
     client = client if client is not None else default_client()
     jconfig = filter.to_jconfig()
     prepare = _filter_upload("downscale", "auto")
@@ -414,7 +415,8 @@ def process(
     _check(threshold, block, on_error, crf)
     check_concurrency(concurrency)
     av = _av()
-    _warn_flicker(filter)
+    if checked is not None:
+        _warn_flicker(filter)  # else plan() warns
     client = client if client is not None else default_client()
     planned = checked or plan(filter, source, client=client, threshold=threshold, block=block)
     _budget.check(
