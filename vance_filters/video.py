@@ -389,6 +389,7 @@ def process(
         Show a progress bar on stderr.
     checked : VideoPlan, optional
         A plan already made for this call (the CLI prints it first); default: made here.
+        Making the plan warns (``FlickerWarning``) if the feature restyles each frame.
 
     Returns
     -------
@@ -415,8 +416,6 @@ def process(
     _check(threshold, block, on_error, crf)
     check_concurrency(concurrency)
     av = _av()
-    if checked is not None:
-        _warn_flicker(filter)  # else plan() warns
     client = client if client is not None else default_client()
     planned = checked or plan(filter, source, client=client, threshold=threshold, block=block)
     _budget.check(
