@@ -127,6 +127,23 @@ def test_only_the_picture_changes(clip: Path, emu: Any, vance_client: vf.Client,
         assert (stream.width, stream.height) == (128, 96) and stream.codec_context.name == "h264"
 
 
+def test_rotation_is_kept(emu: Any, vance_client: vf.Client, tmp_path: Path) -> None:
+    plain = make_clip(tmp_path / "plain.mp4", frames=6)
+    rotated = tmp_path / "rotated.mp4"
+    with av.open(os.fspath(plain)) as source, av.open(os.fspath(rotated), "w") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        stream.set_display_rotation(90)
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                target.mux(packet)
+    out = tmp_path / "out.mp4"
+    video.process(vf.Enlarge(scale=2), rotated, out, client=vance_client)
+    with av.open(os.fspath(rotated)) as before, av.open(os.fspath(out)) as after:
+        turned = next(before.decode(video=0)).rotation
+        assert turned != 0 and next(after.decode(video=0)).rotation == turned
+
+
 def test_each_drawing_is_paid_once_and_keeps_its_own_result(
     emu: Any, vance_client: vf.Client, tmp_path: Path
 ) -> None:
@@ -204,7 +221,7 @@ def test_without_pyav_the_message_names_the_extra(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(InputError, match=r"pip install 'vance-filters\[video\]'"):
         video.plan(vf.Enlarge(), tmp_path / "clip.mp4", check_balance=False)
     code = "import sys, vance_filters, vance_filters.video; print('av' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "False\n"
+    assert subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True).stdout == "False\n"
 
 
 def test_cli_dry_run_predicts_the_charge_then_the_run_pays_it(
@@ -241,7 +258,7 @@ def test_a_killed_run_rerun_pays_nothing_twice(emu: Any, tmp_path: Path, kill_af
     first.wait()
     assert emu.credits_used < DRAWINGS and not (out / "clip.mkv").exists()  # killed part-way
     emu.configure(job_duration=0.0)
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert emu.credits_used == DRAWINGS  # what an uninterrupted run charges (see the dry-run test)
     assert frame_times(out / "clip.mkv") == frame_times(clip)

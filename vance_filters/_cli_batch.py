@@ -39,8 +39,8 @@ from ._cli_console import (
     _positive_int,
     _session,
 )
-from ._cli_video import add_video_options, run_videos
 from ._cli_options import _OUTPUT_OPTIONS, _add_option, filter_options
+from ._cli_video import add_video_options, run_videos
 from ._features import FEATURES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
 from ._outputs import (
     CONTAINER_SUFFIXES,
@@ -67,8 +67,8 @@ from .errors import (
     InsufficientCreditsError,
     ServiceUnreachableError,
 )
-from .video import is_video
 from .plan import Plan, PlanRow, _filter_upload, _Prepare, _rows
+from .video import is_video
 
 if TYPE_CHECKING:
     from .client import Client, JobResult

@@ -450,6 +450,19 @@ def process(
     return report
 
 
+class _Counted:
+    """An iterator that says its length (the progress bar's total)."""
+
+    def __init__(self, items: Iterator[np.ndarray], length: int) -> None:
+        self._items, self._length = items, length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self._items
+
+
 def _even(size: tuple[int, int]) -> tuple[int, int]:
     return (max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2))
 
@@ -561,7 +574,7 @@ def _run(
                 del results[old]
 
     stream = batch_map(
-        flt, pictures(), concurrency=concurrency, progress=progress, return_exceptions=True,
+        flt, _Counted(pictures(), planned.distinct), concurrency=concurrency, progress=progress, return_exceptions=True,
         client=client,
     )  # fmt: skip
     try:
