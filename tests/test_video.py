@@ -263,3 +263,21 @@ def test_a_killed_run_rerun_pays_nothing_twice(emu: Any, tmp_path: Path, kill_af
     assert emu.credits_used == DRAWINGS  # what an uninterrupted run charges (see the dry-run test)
     assert frame_times(out / "clip.mkv") == frame_times(clip)
     assert [p.name for p in out.iterdir()] == ["clip.mkv"]  # no partial file left behind
+
+
+def test_cli_skips_a_finished_output_and_refuses_a_mix_with_images(
+    emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = make_clip(tmp_path / "clip.mkv", frames=6)
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (8, 8)).save(image)
+    monkeypatch.setenv("VANCE_API_TOKEN", emu.api_token)
+    monkeypatch.setenv("VANCE_API_BASE", emu.url)
+    args = ["enlarge", os.fspath(clip), "--scale", "2", "-o", os.fspath(tmp_path / "out"), "--no-cache", "-q"]
+    assert cli.main(args) == 0
+    paid = emu.credits_used
+    assert paid == 3  # 3 drawings on twos
+    assert cli.main(args) == 0  # the output exists: skipped, nothing sent
+    assert emu.credits_used == paid and "skipped" in capsys.readouterr().err
+    assert cli.main([*args[:2], os.fspath(image), *args[2:]]) == 2
+    assert "separate runs" in capsys.readouterr().err
