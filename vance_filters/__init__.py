@@ -12,7 +12,7 @@ Enlarge(scale=4, suppress_noise=40, remove_blur=60)
 
 from __future__ import annotations
 
-from . import batch, frames, provenance
+from . import batch, frames, provenance, video
 from .aio import amap
 from ._defaults import default_client, set_default_client
 from .batch import map

@@ -40,6 +40,7 @@ from ._cli_console import (
     _session,
 )
 from ._cli_options import _OUTPUT_OPTIONS, _add_option, filter_options
+from ._cli_video import add_video_options, run_videos
 from ._features import FEATURES, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
 from ._outputs import (
     CONTAINER_SUFFIXES,
@@ -67,6 +68,7 @@ from .errors import (
     ServiceUnreachableError,
 )
 from .plan import Plan, PlanRow, _filter_upload, _Prepare, _rows
+from .video import is_video
 
 if TYPE_CHECKING:
     from .client import Client, JobResult
@@ -123,7 +125,7 @@ def _add_batch_options(cmd: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="image files, or folders (their "
+        help="image or video (.mp4 .mov .mkv .webm) files, or folders (their "
         + ", ".join(s[1:].upper() for s in IMAGE_SUFFIXES)
         + " files, not recursive)",
     )
@@ -203,6 +205,7 @@ def _add_feature_command(
     for option in options:
         _add_option(output if option.name in _OUTPUT_OPTIONS else params, option)
     _add_batch_options(cmd)
+    add_video_options(cmd)
     cmd.set_defaults(handler=_cmd_feature, filter_class=cls, options=[o.name for o in options])
 
 
@@ -493,6 +496,8 @@ def _build_filter(args: argparse.Namespace) -> _filters.FeatureFilter:
 def _cmd_feature(args: argparse.Namespace, console: _Console) -> int:
     flt = _build_filter(args)  # ConfigError -> exit 2, before any request
     sources = expand_inputs(args.inputs)
+    if any(is_video(source) for source in sources):
+        return run_videos(args, console, flt, sources)  # vance_filters.video, per clip
     items = plan_outputs(sources, args.output_dir, ext_of=feature_ext(flt))
     _refuse_overwriting_inputs(items)
 
