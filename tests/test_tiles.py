@@ -1,0 +1,192 @@
+"""on_limit="tile": full resolution in overlapping tiles, measured against the emulator's own stand-ins.
+
+The limits are made small on both sides (the emulator refuses uploads over ``LIMIT`` pixels;
+the tiler cuts for it), so a 2 MP image needs several tiles and the suite stays fast. The
+reference is the same stand-in run locally on a seam-centred crop wide enough for its
+receptive field: no full-size reference is needed for a local feature.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vance_filters as vf
+from vance_filters import tiles
+from vance_filters.testing import _images, _processing
+from vance_filters.testing._jconfig import parse
+
+#: The upload limit of these tests, on the emulator and on the tiler.
+LIMIT = 400_000
+#: Half-width of the band measured around every seam, in input pixels.
+BAND = 32
+#: Context around a band for its reference crop: beyond the stand-ins' reach (~21 px).
+CONTEXT = 48
+
+
+@pytest.fixture
+def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator refuses uploads over LIMIT pixels; the tiler cuts for that limit."""
+    monkeypatch.setattr(_images, "MAX_UPLOAD_PIXELS", LIMIT)
+    monkeypatch.setattr(tiles, "MAX_PIXELS", LIMIT)
+
+
+def photo(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """Photo-like: smooth shapes and gradients, fine texture and a little sensor noise."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.normal(0, 1, (height // 24 + 2, width // 24 + 2, 3))
+    smooth = np.asarray(
+        Image.fromarray(np.uint8(np.clip(128 + 55 * coarse, 0, 255))).resize((width, height), Image.BICUBIC),
+        float,
+    )
+    return np.uint8(np.clip(smooth + rng.normal(0, 2, (height, width, 3)), 0, 255))
+
+
+def stand_in(flt: vf.Filter, crop: np.ndarray) -> np.ndarray:
+    """What the emulator makes of ``crop`` uploaded as PNG: the reference."""
+    steps = parse(flt.to_jconfig(), known_uid=lambda uid: True).steps
+    buf = io.BytesIO()
+    Image.fromarray(crop).save(buf, "PNG")
+    with pytest.MonkeyPatch.context() as patch:  # a local run: no upload limit
+        patch.setattr(_images, "MAX_UPLOAD_PIXELS", 10**9)
+        data, _ = _processing.run(buf.getvalue(), "png", steps)
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def band_errors(
+    flt: vf.Filter, src: np.ndarray, out: np.ndarray, cuts: list[int], axis: int, band: int = BAND,
+    worst: bool = False,
+) -> list[float]:
+    """Mean (or ``worst``: largest) absolute error against the reference in +-band input px
+    around each cut along ``axis``."""
+    scale = flt.scale
+    errors = []
+    for cut in cuts:
+        lo, hi = max(0, cut - band - CONTEXT), min(src.shape[axis], cut + band + CONTEXT)
+        crop = src[:, lo:hi] if axis == 1 else src[lo:hi]
+        ref = stand_in(flt, np.ascontiguousarray(crop))
+        a, b = (cut - band - lo) * scale, (cut + band - lo) * scale
+        ref_band = ref[:, a:b] if axis == 1 else ref[a:b]
+        out_band = (out[:, (cut - band) * scale:(cut + band) * scale] if axis == 1
+                    else out[(cut - band) * scale:(cut + band) * scale])
+        diff = np.abs(ref_band.astype(int) - out_band.astype(int))
+        errors.append(float(diff.max() if worst else diff.mean()))
+    return errors
+
+
+def seams(layout: list[tiles.Tile]) -> tuple[list[int], list[int]]:
+    """The inner seams: x positions (vertical cuts) and y positions."""
+    xs = sorted({t.core[0] for t in layout if t.core[0] > 0})
+    ys = sorted({t.core[1] for t in layout if t.core[1] > 0})
+    return xs, ys
+
+
+def middles(layout: list[tiles.Tile]) -> tuple[list[int], list[int]]:
+    """The middles of the tiles' cores: as far from any seam as it gets."""
+    xs = sorted({(t.core[0] + t.core[2]) // 2 for t in layout})
+    ys = sorted({(t.core[1] + t.core[3]) // 2 for t in layout})
+    return xs, ys
+
+
+@pytest.mark.parametrize(("upload_format", "tolerance"), [("png", 1.0), ("jpeg", 3.0)])
+def test_enlarge_in_tiles_matches_the_stand_in_at_every_seam(
+    vance_client: vf.Client, small_limits: None, upload_format: str, tolerance: float
+) -> None:
+    src = photo(1280, 960)
+    flt = vf.Enlarge(scale=2)
+    layout = tiles.layout(1280, 960, scale=2)
+    assert len(layout) >= 4 and all(t.pixels <= LIMIT for t in layout)
+    out = tiles.apply(flt, src, client=vance_client, upload_format=upload_format)  # type: ignore[arg-type]
+    assert out.shape == (1920, 2560, 3) and out.dtype == np.uint8
+    xs, ys = seams(layout)
+    at_seams = band_errors(flt, src, out, xs, 1) + band_errors(flt, src, out, ys, 0)
+    mx, my = middles(layout)
+    away = band_errors(flt, src, out, mx, 1) + band_errors(flt, src, out, my, 0)
+    assert max(at_seams) <= tolerance, at_seams
+    assert max(at_seams) <= max(away) * 1.1 + 0.05, (at_seams, away)  # the seams are not worse
+    if upload_format == "png":  # lossless tiles with enough context: the very same pixels
+        assert max(band_errors(flt, src, out, xs, 1, worst=True) + band_errors(flt, src, out, ys, 0, worst=True)) <= 1
+
+
+def test_a_margin_below_the_receptive_field_shows_as_a_seam(vance_client: vf.Client, small_limits: None) -> None:
+    src = photo(960, 640, seed=1)
+    flt = vf.Enlarge(scale=2)
+    out = tiles.apply(flt, src, client=vance_client, margin=0)
+    xs, ys = seams(tiles.layout(960, 640, scale=2, margin=0))
+    near = band_errors(flt, src, out, xs, 1, band=8, worst=True) + band_errors(flt, src, out, ys, 0, band=8, worst=True)
+    assert min(near) >= 3, near  # the emulator's stand-in sees farther than the tile did
+
+
+def unevenly_lit(width: int, height: int) -> np.ndarray:
+    """A photo lit from one corner: dark on one side, bright on the other."""
+    light = np.linspace(0.35, 1.25, width)[None, :] * np.linspace(0.6, 1.1, height)[:, None]
+    return np.uint8(np.clip(photo(width, height, seed=3) * light[..., None], 0, 255))
+
+
+def test_a_global_stand_in_on_a_crop_alone_steps_in_tone(small_limits: None) -> None:
+    # Why Repair needs the anchor: the stand-in pivots on the whole image's luminance.
+    src = unevenly_lit(640, 480)
+    whole = stand_in(vf.Repair(), src)
+    half = stand_in(vf.Repair(), np.ascontiguousarray(src[:, 320:]))
+    assert abs(float(whole[:, 340:620].mean()) - float(half[:, 20:300].mean())) > 2
+
+
+def test_repair_in_tiles_shows_no_step_at_the_seams(vance_client: vf.Client, small_limits: None) -> None:
+    src = unevenly_lit(1280, 960)
+    flt = vf.Repair()
+    layout = tiles.layout(1280, 960)
+    before = vance_client.credits().remaining
+    out = tiles.apply(flt, src, client=vance_client)
+    assert vance_client.credits().remaining == before - (len(layout) + 1) * flt.cost  # tiles + anchor
+    assert tiles.count(flt, 1280, 960) == len(layout) + 1
+    whole = stand_in(flt, src).astype(float)  # small enough to run whole, locally
+    error = out.astype(float) - whole
+    xs, ys = seams(layout)
+    # No step: the error's profile across every seam is as flat as the image's own line-to-line change.
+    columns = error.mean(axis=(0, 2))
+    rows = error.mean(axis=(1, 2))
+    line_to_line = np.abs(np.diff(whole.mean(axis=(0, 2)))).mean()
+    for cut in xs:
+        assert abs(columns[cut:cut + 8].mean() - columns[cut - 8:cut].mean()) < max(0.5, line_to_line)
+    for cut in ys:
+        assert abs(rows[cut:cut + 8].mean() - rows[cut - 8:cut].mean()) < max(0.5, line_to_line)
+    assert np.abs(error).mean() < 1.5  # tone and colour agree with the whole-image result
+
+
+def test_on_limit_tile_keeps_the_kind_mode_and_alpha(
+    vance_client: vf.Client, small_limits: None
+) -> None:
+    rgba = np.dstack([photo(900, 700, seed=4), np.tile(np.linspace(0, 255, 900, dtype=np.uint8), (700, 1))])
+    pil = Image.fromarray(rgba, "RGBA")
+    out = vf.Enlarge(scale=2).apply(pil, client=vance_client, on_limit="tile")
+    assert isinstance(out, Image.Image) and out.mode == "RGBA" and out.size == (1800, 1400)
+    alpha = np.asarray(out.getchannel("A"), float)[::2, ::2]
+    assert np.abs(alpha - rgba[..., 3]).mean() < 2  # alpha carried across the seams
+    gray16 = (photo(900, 700, seed=5)[..., 0].astype(np.uint16) * 257)
+    out16 = vf.sharpen(gray16, client=vance_client, on_limit="tile")
+    assert out16.shape == (700, 900) and out16.dtype == np.uint16
+    data = io.BytesIO()
+    Image.fromarray(photo(900, 700, seed=6)).save(data, "PNG")
+    raw = vf.Denoise().apply(data.getvalue(), client=vance_client, on_limit="tile")
+    assert isinstance(raw, bytes) and Image.open(io.BytesIO(raw)).size == (900, 700)
+
+
+def test_generative_features_are_refused_unless_forced(vance_client: vf.Client, small_limits: None) -> None:
+    before = vance_client.credits().remaining
+    with pytest.raises(tiles.TileRefusedError, match="would not agree"):
+        vf.ToAnime().apply(photo(900, 700), client=vance_client, on_limit="tile")
+    with pytest.raises(tiles.TileRefusedError, match="RemoveBackground"):
+        vf.RemoveBackground().apply(photo(900, 700), client=vance_client, on_limit="tile")
+    assert vance_client.credits().remaining == before  # refused before any upload
+    with pytest.warns(DeprecationWarning):  # the cartoonizer is deprecated by the vendor
+        out = tiles.apply(vf.Cartoonize(), photo(900, 700), client=vance_client, force=True)
+    assert out.shape == (700, 900, 3)
+
+
+def test_max_credits_counts_tiles_and_anchors(vance_client: vf.Client, small_limits: None) -> None:
+    n = tiles.count(vf.Repair(), 1280, 960)
+    with pytest.raises(vf.CreditLimitError, match="tile"):
+        vf.Repair().apply(unevenly_lit(1280, 960), client=vance_client, on_limit="tile", max_credits=n - 1)
