@@ -9,14 +9,17 @@ receptive field: no full-size reference is needed for a local feature.
 from __future__ import annotations
 
 import io
+import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import vance_filters as vf
-from vance_filters import tiles
-from vance_filters.testing import _images, _processing
+from vance_filters import cli, tiles
+from vance_filters.testing import Emulator, _images, _processing
 from vance_filters.testing._jconfig import parse
 
 #: The upload limit of these tests, on the emulator and on the tiler.
@@ -190,3 +193,41 @@ def test_max_credits_counts_tiles_and_anchors(vance_client: vf.Client, small_lim
     n = tiles.count(vf.Repair(), 1280, 960)
     with pytest.raises(vf.CreditLimitError, match="tile"):
         vf.Repair().apply(unevenly_lit(1280, 960), client=vance_client, on_limit="tile", max_credits=n - 1)
+
+
+def test_plan_counts_every_tile_and_the_anchor_as_the_run_spends(
+    vance_client: vf.Client, small_limits: None
+) -> None:
+    src = unevenly_lit(1280, 960)
+    flt = vf.Repair()
+    before = vf.plan(flt, [src], client=vance_client, on_limit="tile")
+    assert before[0].distinct == tiles.count(flt, 1280, 960) == len(tiles.layout(1280, 960)) + 1
+    assert all(u.size[0] * u.size[1] <= LIMIT and u.format == "png" for u in before[0].uploads)
+    assert vf._budget.cost_of(flt, src, on_limit="tile").credits == before.credits
+    spent = vance_client.credits().remaining
+    flt.apply(src, client=vance_client, on_limit="tile")
+    assert spent - vance_client.credits().remaining == before.credits  # as planned
+    after = vf.plan(flt, [src], client=vance_client, on_limit="tile")
+    assert after.credits == 0 and after[0].status == "cached"  # every tile is in the result cache
+    assert vf.plan(vf.ToAnime(), [src], client=vance_client, on_limit="tile")[0].error
+
+
+def test_cli_on_limit_tile(
+    vance_emulator: Emulator, small_limits: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    vance_emulator.reset()
+    monkeypatch.setenv("VANCE_API_TOKEN", vance_emulator.api_token)
+    monkeypatch.setenv("VANCE_API_BASE", vance_emulator.url)
+    source = tmp_path / "big.png"
+    Image.fromarray(photo(1000, 700, seed=7)).save(source)
+    code = cli.main(["sharpen", os.fspath(source), "-o", os.fspath(tmp_path / "out"), "-q", "--on-limit", "tile"])
+    assert code == 0, capsys.readouterr().err
+    with Image.open(tmp_path / "out" / "big.png") as out:
+        assert out.size == (1000, 700)
+    assert vance_emulator.credits_used == len(tiles.layout(1000, 700)) * vf.Sharpen().cost
+    code = cli.main(["sharpen", os.fspath(source), "-o", os.fspath(tmp_path / "plan"), "--on-limit", "tile",
+                     "--dry-run", "--json"])
+    planned = json.loads(capsys.readouterr().out)
+    # The dry run counts what the run spent: every tile (each CLI run starts with an empty cache here).
+    assert code == 0 and planned["totals"]["credits"] == vance_emulator.credits_used
