@@ -94,16 +94,13 @@ def middles(layout: list[tiles.Tile]) -> tuple[list[int], list[int]]:
     return xs, ys
 
 
-@pytest.mark.parametrize(("upload_format", "tolerance"), [("png", 1.0), ("jpeg", 3.0)])
-def test_enlarge_in_tiles_matches_the_stand_in_at_every_seam(
-    vance_client: vf.Client, small_limits: None, upload_format: str, tolerance: float
-) -> None:
-    src = photo(1280, 960)
+def check_enlarge_seams(client: vf.Client, width: int, height: int, upload_format: str, tolerance: float) -> None:
+    src = photo(width, height)
     flt = vf.Enlarge(scale=2)
-    layout = tiles.layout(1280, 960, scale=2)
-    assert len(layout) >= 4 and all(t.pixels <= LIMIT for t in layout)
-    out = tiles.apply(flt, src, client=vance_client, upload_format=upload_format)  # type: ignore[arg-type]
-    assert out.shape == (1920, 2560, 3) and out.dtype == np.uint8
+    layout = tiles.layout(width, height, scale=2)
+    assert len(layout) >= 2 and all(t.pixels <= tiles.MAX_PIXELS for t in layout)
+    out = tiles.apply(flt, src, client=client, upload_format=upload_format)  # type: ignore[arg-type]
+    assert out.shape == (2 * height, 2 * width, 3) and out.dtype == np.uint8
     xs, ys = seams(layout)
     at_seams = band_errors(flt, src, out, xs, 1) + band_errors(flt, src, out, ys, 0)
     mx, my = middles(layout)
@@ -111,7 +108,26 @@ def test_enlarge_in_tiles_matches_the_stand_in_at_every_seam(
     assert max(at_seams) <= tolerance, at_seams
     assert max(at_seams) <= max(away) * 1.1 + 0.05, (at_seams, away)  # the seams are not worse
     if upload_format == "png":  # lossless tiles with enough context: the very same pixels
-        assert max(band_errors(flt, src, out, xs, 1, worst=True) + band_errors(flt, src, out, ys, 0, worst=True)) <= 1
+        worst = band_errors(flt, src, out, xs, 1, worst=True) + band_errors(flt, src, out, ys, 0, worst=True)
+        assert max(worst) <= 1
+
+
+@pytest.mark.parametrize(("upload_format", "tolerance"), [("png", 1.0), ("jpeg", 3.0)])
+def test_enlarge_in_tiles_matches_the_stand_in_at_every_seam(
+    vance_client: vf.Client, small_limits: None, upload_format: str, tolerance: float
+) -> None:
+    assert len(tiles.layout(1280, 960, scale=2)) >= 4  # seams both ways
+    check_enlarge_seams(vance_client, 1280, 960, upload_format, tolerance)
+
+
+BIG = pytest.mark.skipif(os.environ.get("VANCE_TILES_BIG") != "1",
+                         reason="the full-size runs are opt-in: set VANCE_TILES_BIG=1")
+
+
+@BIG
+@pytest.mark.timeout(1200)
+def test_a_40_mp_photo_enlarged_in_tiles_at_the_real_limits(vance_client: vf.Client) -> None:
+    check_enlarge_seams(vance_client, 7744, 5168, "png", 1.0)  # 40 MP, the service's own limits
 
 
 def test_a_margin_below_the_receptive_field_shows_as_a_seam(vance_client: vf.Client, small_limits: None) -> None:
@@ -137,16 +153,17 @@ def test_a_global_stand_in_on_a_crop_alone_steps_in_tone(small_limits: None) -> 
     assert abs(float(whole[:, 340:620].mean()) - float(half[:, 20:300].mean())) > 2
 
 
-def test_repair_in_tiles_shows_no_step_at_the_seams(vance_client: vf.Client, small_limits: None) -> None:
-    src = unevenly_lit(1280, 960)
+def check_repair_seams(client: vf.Client, width: int, height: int) -> None:
+    src = unevenly_lit(width, height)
     flt = vf.Repair()
-    layout = tiles.layout(1280, 960)
-    before = vance_client.credits().remaining
-    out = tiles.apply(flt, src, client=vance_client)
-    assert vance_client.credits().remaining == before - (len(layout) + 1) * flt.cost  # tiles + anchor
-    assert tiles.count(flt, 1280, 960) == len(layout) + 1
-    whole = stand_in(flt, src).astype(float)  # small enough to run whole, locally
-    error = out.astype(float) - whole
+    layout = tiles.layout(width, height)
+    assert len(layout) >= 2
+    before = client.credits().remaining
+    out = tiles.apply(flt, src, client=client)
+    assert client.credits().remaining == before - (len(layout) + 1) * flt.cost  # tiles + anchor
+    assert tiles.count(flt, width, height) == len(layout) + 1
+    whole = stand_in(flt, src).astype(np.float32)  # a global feature's reference is the whole image
+    error = out.astype(np.float32) - whole
     xs, ys = seams(layout)
     # No step: the error's profile across every seam is as flat as the image's own line-to-line change.
     columns = error.mean(axis=(0, 2))
@@ -157,6 +174,16 @@ def test_repair_in_tiles_shows_no_step_at_the_seams(vance_client: vf.Client, sma
     for cut in ys:
         assert abs(rows[cut:cut + 8].mean() - rows[cut - 8:cut].mean()) < max(0.5, line_to_line)
     assert np.abs(error).mean() < 1.5  # tone and colour agree with the whole-image result
+
+
+def test_repair_in_tiles_shows_no_step_at_the_seams(vance_client: vf.Client, small_limits: None) -> None:
+    check_repair_seams(vance_client, 1280, 960)
+
+
+@BIG
+@pytest.mark.timeout(1200)
+def test_a_60_mp_unevenly_lit_repair_in_tiles_at_the_real_limits(vance_client: vf.Client) -> None:
+    check_repair_seams(vance_client, 9504, 6336)  # 60 MP
 
 
 def test_on_limit_tile_keeps_the_kind_mode_and_alpha(

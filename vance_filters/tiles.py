@@ -25,6 +25,7 @@ Cost: one result per tile, plus one per anchor (:func:`count`).
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -145,7 +146,7 @@ def _spans(length: int, parts: int, reach: int) -> list[tuple[int, int, int, int
     """``(core0, core1, crop0, crop1)`` per part, or None when the parts are too thin."""
     cuts = _seams(length, parts)
     spans = []
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in itertools.pairwise(cuts):
         if b - a < max(GRID, FEATHER):
             return None
         lo = 0 if a == 0 else max(0, (a - reach) // GRID * GRID)
@@ -510,7 +511,7 @@ def apply(
         if out is None:
             out = np.empty((height * scale, width * scale, *result.shape[2:]), result.dtype)
         _blend(out, result, tile, xs, ys, scale, anchor, factor)
-    assert out is not None  # noqa: S101 - layout gives at least one tile
+    assert out is not None  # layout gives at least one tile
     return run.back(out)
 
 
