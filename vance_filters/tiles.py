@@ -102,7 +102,7 @@ def policy(flt: Filter) -> Policy:
     Examples
     --------
     >>> import vance_filters as vf
-    >>> policy(vf.Enlarge()), policy(vf.Repair()), policy(vf.Enlarge() | vf.Colorize())
+    >>> policy(vf.Enlarge()), policy(vf.Repair()), policy(vf.Colorize() | vf.Enlarge())
     ('local', 'global', 'global')
     >>> policy(vf.Cartoonize())
     'generative'
@@ -170,7 +170,7 @@ def layout(
     --------
     >>> tiles = layout(3000, 2000, max_pixels=1_000_000)
     >>> len(tiles), all(t.pixels <= 1_000_000 for t in tiles)
-    (12, True)
+    (8, True)
     >>> sorted({t.crop[0] % GRID for t in tiles})
     [0]
     """
@@ -236,9 +236,9 @@ def count(
     --------
     >>> import vance_filters as vf
     >>> count(vf.Enlarge(scale=2), 3000, 2000, max_pixels=1_000_000)
-    12
+    8
     >>> count(vf.Repair(), 3000, 2000, max_pixels=1_000_000)
-    13
+    9
     """
     tiles = layout(width, height, scale=flt.scale, margin=margin, max_pixels=max_pixels,
                    max_result_pixels=max_result_pixels)
@@ -399,8 +399,8 @@ def pictures(
     --------
     >>> import numpy as np, vance_filters as vf
     >>> sent = pictures(vf.Repair(), np.zeros((600, 400, 3), np.uint8), max_pixels=100_000)
-    >>> len(sent), sent[0].shape
-    (5, (150, 100, 3))
+    >>> len(sent), sent[0].shape  # the anchor (halved), then 4 tiles
+    (5, (300, 200, 3))
     """
     run = _prepare_run(flt, image, margin=margin, force=force, max_pixels=max_pixels,
                        max_result_pixels=max_result_pixels)
