@@ -258,3 +258,15 @@ def test_cli_on_limit_tile(
     planned = json.loads(capsys.readouterr().out)
     # The dry run counts what the run spent: every tile (each CLI run starts with an empty cache here).
     assert code == 0 and planned["totals"]["credits"] == vance_emulator.credits_used
+
+
+def test_png_tiles_are_cut_to_fit_the_byte_limit_as_encoded(
+    vance_client: vf.Client, small_limits: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tiles, "MAX_BYTES", 300_000)
+    src = photo(1280, 960, seed=8)
+    auto = vf.plan(vf.Sharpen(), [src], client=vance_client, on_limit="tile")
+    lossless = vf.plan(vf.Sharpen(), [src], client=vance_client, on_limit="tile", upload_format="png")
+    assert lossless[0].distinct > auto[0].distinct  # smaller tiles, so each fits as PNG
+    assert all(u.format == "png" and u.bytes <= 300_000 for u in lossless[0].uploads)
+    assert lossless.credits == vf._budget.cost_of(vf.Sharpen(), src, on_limit="tile", upload_format="png").credits

@@ -42,7 +42,12 @@ class Cost:
 
 
 def cost_of(
-    flt: Filter, image: Any, *, frames: _frames.FramesOption = "all", on_limit: str = "downscale"
+    flt: Filter,
+    image: Any,
+    *,
+    frames: _frames.FramesOption = "all",
+    on_limit: str = "downscale",
+    upload_format: str = "auto",
 ) -> Cost:
     """How many frames, uploads and credits ``image`` needs under ``flt``.
 
@@ -64,7 +69,7 @@ def cost_of(
         from . import tiles  # tiles sits above this module
 
         count_frames, sent = pictures(image, frames=frames)
-        uploads = sum(len(tiles.pictures(flt, picture)) for picture in sent)
+        uploads = sum(len(tiles.pictures(flt, picture, upload_format=upload_format)) for picture in sent)
         return Cost(frames=count_frames, uploads=uploads, credits=float(uploads * flt.cost))
     if not _frames.is_multiframe(image, frames=frames) or frames in ("first", False):
         _frames.check_frames(frames)

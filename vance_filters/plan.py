@@ -353,6 +353,7 @@ def _rows(
     frames: _frames.FramesOption,
     names: list[str] | None = None,
     on_limit: str = "downscale",
+    upload_format: str = "auto",
 ) -> list[PlanRow]:
     """One row per input: every upload prepared as the run would, looked up in the cache
     (with ``on_limit="tile"``, every tile and anchor: :func:`vance_filters.tiles.pictures`)."""
@@ -367,7 +368,7 @@ def _rows(
             if on_limit == "tile":
                 from . import tiles  # tiles sits above this module
 
-                units = [tile for unit in units for tile in tiles.pictures(flt, unit)]
+                units = [tile for unit in units for tile in tiles.pictures(flt, unit, upload_format=upload_format)]
             uploads = []
             for unit in units:
                 data, fmt, size, original, downscale = prepare(unit)
@@ -470,6 +471,7 @@ def plan(
         prepare=_filter_upload(on_limit, upload_format),
         frames=frames,
         on_limit=on_limit,
+        upload_format=upload_format,
     )
     balance = client.credits().remaining if check_balance else None
     return Plan(filter=repr(filter), per_result=float(filter.cost), rows=tuple(rows), balance=balance)

@@ -37,7 +37,8 @@ from PIL import Image
 
 from . import _budget
 from ._defaults import default_client
-from ._features import MAX_UPLOAD_PIXELS
+from ._encode import encode_png, estimate
+from ._features import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ __all__ = [
     "FEATHER",
     "GRID",
     "MARGIN",
+    "MAX_BYTES",
     "MAX_PIXELS",
     "MAX_RESULT_PIXELS",
     "Tile",
@@ -67,6 +69,13 @@ MARGIN = 32
 FEATHER = 16
 #: Pixels a tile upload may have (the service's 34 MP; read at each call).
 MAX_PIXELS = MAX_UPLOAD_PIXELS
+#: Bytes a tile upload may have (the service's 10 MB; read at each call). With
+#: ``upload_format="png"`` tiles are cut small enough to fit it as PNG.
+MAX_BYTES = MAX_UPLOAD_BYTES
+#: Share of MAX_BYTES a PNG tile is planned for: busier tiles compress worse than the average.
+_PNG_HEADROOM = 0.7
+#: Rows of a tile's result blended at a time.
+_BAND_ROWS = 256
 #: Pixels a tile's result may have (what the service returns; read at each call).
 MAX_RESULT_PIXELS = 256_000_000
 
@@ -360,11 +369,25 @@ def _check_policy(flt: Filter, force: bool) -> Policy:
     return kind
 
 
+def _png_pixels(arr: np.ndarray) -> int:
+    """Pixels a PNG tile of ``arr`` may have to fit MAX_BYTES (from a few encoded strips)."""
+    sample = arr if arr.dtype == np.uint8 else (arr.astype(np.float64) * (255.0 / max(1.0, float(arr.max()))))
+    sample = sample.astype(np.uint8)
+    if sample.ndim == 3 and sample.shape[2] not in (3, 4):
+        sample = sample[..., 0]
+    pil = Image.fromarray(sample)
+    per_pixel = max(estimate(pil, encode_png), 1) / (arr.shape[0] * arr.shape[1])
+    if arr.dtype.itemsize > 1 and arr.dtype != np.bool_:
+        per_pixel *= 2  # 16-bit uploads
+    return max(GRID * GRID, int(MAX_BYTES * _PNG_HEADROOM / per_pixel))
+
+
 def _prepare_run(
     flt: Filter,
     image: Any,
     *,
     margin: int | None,
+    upload_format: str = "auto",
     force: bool,
     max_pixels: int | None,
     max_result_pixels: int | None,
@@ -375,6 +398,8 @@ def _prepare_run(
     arr, back = _as_array(image)
     height, width = arr.shape[:2]
     scale = flt.scale
+    if upload_format == "png":
+        max_pixels = min(max_pixels, _png_pixels(arr))
     tiles = layout(width, height, scale=scale, margin=margin, max_pixels=max_pixels,
                    max_result_pixels=max_result_pixels)
     anchored = kind == "global" and len(tiles) > 1
@@ -390,6 +415,7 @@ def pictures(
     force: bool = False,
     max_pixels: int | None = None,
     max_result_pixels: int | None = None,
+    upload_format: str = "auto",
 ) -> list[np.ndarray]:
     """The pictures a tiled run of ``image`` uploads, in order (the anchor first, if any).
 
@@ -403,7 +429,7 @@ def pictures(
     (5, (300, 200, 3))
     """
     run = _prepare_run(flt, image, margin=margin, force=force, max_pixels=max_pixels,
-                       max_result_pixels=max_result_pixels)
+                       max_result_pixels=max_result_pixels, upload_format=upload_format)
     return list(run.uploads())
 
 
@@ -443,7 +469,8 @@ def apply(
         Limits per upload and per result (default :data:`MAX_PIXELS`,
         :data:`MAX_RESULT_PIXELS`).
     upload_format : {"auto", "png", "jpeg"}
-        Per tile, as for :meth:`Filter.apply` (PNG when it fits 10 MB, else JPEG).
+        Per tile, as for :meth:`Filter.apply`: "auto" sends PNG when a tile fits
+        10 MB, else JPEG; "png" cuts tiles small enough to be sent lossless.
     max_credits : float, optional
         Refuse (``CreditLimitError``, before any upload) a run that could cost more
         than this or the balance: (tiles + anchors) x ``flt.cost``.
@@ -478,7 +505,7 @@ def apply(
 
     client = client if client is not None else default_client()
     run = _prepare_run(flt, image, margin=margin, force=force, max_pixels=max_pixels,
-                       max_result_pixels=max_result_pixels)
+                       max_result_pixels=max_result_pixels, upload_format=upload_format)
     tiles, anchored = run.tiles, run.anchored
     results = len(tiles) + int(anchored)
     if max_credits is not None or results > 1:  # many results: the balance is read first
@@ -533,24 +560,30 @@ def _blend(
             f"a tile of {w}x{h} came back {result.shape[1]}x{result.shape[0]}, not"
             f" {w * scale}x{h * scale}: this filter's results cannot be tiled"
         )
-    values = result.astype(np.float64)
-    if anchor is not None:
-        values += _offset(values, tile, anchor, scale, factor)
+    offset = _offset(result, tile, anchor, scale, factor) if anchor is not None else None
     wx = _ramp(w, scale, x0, xs[tile.col][0] if tile.col else None,
                xs[tile.col][1] if tile.col < len(xs) - 1 else None)
     wy = _ramp(h, scale, y0, ys[tile.row][0] if tile.row else None,
                ys[tile.row][1] if tile.row < len(ys) - 1 else None)
     cx = _prior(xs, tile.col, x0, w, scale)
     cy = _prior(ys, tile.row, y0, h, scale)
-    own = wy[:, None] * wx[None, :]
-    before = cy[:, None] + wy[:, None] * cx[None, :]
-    total = before + own
-    alpha = np.divide(own, total, out=np.zeros_like(own), where=total > 1e-12)
-    if values.ndim == 3:
-        alpha = alpha[..., None]
     region = out[y0 * scale:y1 * scale, x0 * scale:x1 * scale]
-    mixed = region.astype(np.float64) * (1.0 - alpha) + values * alpha
-    np.copyto(region, _cast(mixed, out.dtype), where=np.broadcast_to(alpha > 0, region.shape))
+    # In bands of rows, in float32: the temporaries stay a small fraction of the tile.
+    for r0 in range(0, region.shape[0], _BAND_ROWS):
+        r1 = min(region.shape[0], r0 + _BAND_ROWS)
+        own = (wy[r0:r1, None] * wx[None, :]).astype(np.float32)
+        total = own + (cy[r0:r1, None] + wy[r0:r1, None] * cx[None, :]).astype(np.float32)
+        alpha = np.divide(own, total, out=np.zeros_like(own), where=total > 1e-12)
+        if result.ndim == 3:
+            alpha = alpha[..., None]
+        values = result[r0:r1].astype(np.float32)
+        if offset is not None:
+            values += offset
+        target = region[r0:r1]
+        mixed = target.astype(np.float32)
+        mixed *= 1.0 - alpha
+        mixed += values * alpha
+        np.copyto(target, _cast(mixed, out.dtype), where=np.broadcast_to(alpha > 0, target.shape))
 
 
 def _offset(values: np.ndarray, tile: Tile, anchor: np.ndarray, scale: int, factor: int) -> np.ndarray:
@@ -564,4 +597,5 @@ def _offset(values: np.ndarray, tile: Tile, anchor: np.ndarray, scale: int, fact
         return np.zeros(values.shape[2:])
     reference = anchor[a_box[1]:a_box[3], a_box[0]:a_box[2]]
     own = values[a_box[1] * factor - oy:a_box[3] * factor - oy, a_box[0] * factor - ox:a_box[2] * factor - ox]
-    return np.asarray(reference.mean(axis=(0, 1)) - own.mean(axis=(0, 1)))
+    own_mean = own.mean(axis=(0, 1), dtype=np.float64)
+    return np.asarray(reference.mean(axis=(0, 1)) - own_mean, dtype=np.float32)
