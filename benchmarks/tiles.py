@@ -30,10 +30,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from _common import ExternalEmulator, noisy_photo  # noqa: E402
+from _common import ExternalEmulator, noisy_photo
 
-import vance_filters as vf  # noqa: E402
-from vance_filters import imaging, tiles  # noqa: E402
+import vance_filters as vf
+from vance_filters import imaging, tiles
 
 
 def floor(client: vf.Client, flt: vf.Filter, src: np.ndarray, concurrency: int) -> float:
