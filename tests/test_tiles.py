@@ -270,3 +270,30 @@ def test_png_tiles_are_cut_to_fit_the_byte_limit_as_encoded(
     assert lossless[0].distinct > auto[0].distinct  # smaller tiles, so each fits as PNG
     assert all(u.format == "png" and u.bytes <= 300_000 for u in lossless[0].uploads)
     assert lossless.credits == vf._budget.cost_of(vf.Sharpen(), src, on_limit="tile", upload_format="png").credits
+
+
+@pytest.mark.parametrize("kind", ["rgb8", "gray16"])
+def test_a_streamed_result_is_the_same_pixels_written_band_by_band(
+    vance_client: vf.Client, small_limits: None, tmp_path: Path, kind: str
+) -> None:
+    import tracemalloc
+
+    src = photo(700, 1400, seed=9) if kind == "rgb8" else photo(700, 1400, seed=9)[..., 1].astype(np.uint16) * 257
+    flt = vf.Enlarge(scale=2)
+    assert len({t.row for t in tiles.layout(700, 1400, scale=2)}) >= 3  # several bands
+    tiles.apply(flt, src, client=vance_client)  # both measured runs below read the same cache
+
+    def peak_of(**options: object) -> tuple[object, int]:
+        tracemalloc.start()
+        try:
+            done = tiles.apply(flt, src, client=vance_client, concurrency=1, **options)  # type: ignore[arg-type]
+            return done, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    in_memory, memory_peak = peak_of()
+    path, stream_peak = peak_of(out=tmp_path / "big.png")
+    assert isinstance(in_memory, np.ndarray) and isinstance(path, Path)
+    with Image.open(path) as streamed:
+        assert np.array_equal(np.asarray(streamed), in_memory)
+    assert stream_peak < memory_peak - in_memory.nbytes / 2  # never the whole result at once

@@ -30,6 +30,7 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -39,6 +40,7 @@ from . import _budget
 from ._defaults import default_client
 from ._encode import encode_png, estimate
 from ._features import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
+from ._pngstream import PngStream
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -446,6 +448,7 @@ def apply(
     max_credits: float | None = None,
     concurrency: int = 4,
     progress: bool = False,
+    out: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Run ``flt`` on ``image`` in overlapping tiles, at full resolution.
 
@@ -478,11 +481,16 @@ def apply(
         Tiles in flight at once.
     progress : bool
         A progress bar counting tiles.
+    out : str or os.PathLike, optional
+        Stream the result to this PNG file band by band (8 or 16 bits, 1-4
+        channels) instead of returning it: only a row of tiles is held, so a
+        result bigger than memory can be made.
 
     Returns
     -------
-    PIL.Image.Image, numpy.ndarray or bytes
-        The result, ``flt.scale`` times the input's size.
+    PIL.Image.Image, numpy.ndarray, bytes or pathlib.Path
+        The result, ``flt.scale`` times the input's size (``out`` as a Path
+        when given).
 
     Raises
     ------
@@ -532,18 +540,68 @@ def apply(
     anchor = np.asarray(next(done), dtype=np.float64) if anchored else None
     xs = sorted({(t.core[0], t.core[2]) for t in tiles})
     ys = sorted({(t.core[1], t.core[3]) for t in tiles})
-    out: np.ndarray | None = None
+    if out is not None:
+        return _stream(Path(out), done, tiles, xs, ys, scale, anchor, factor, (height, width))
+    buffer: np.ndarray | None = None
     for tile, result in zip(tiles, done):
         result = np.asarray(result)
-        if out is None:
-            out = np.empty((height * scale, width * scale, *result.shape[2:]), result.dtype)
-        _blend(out, result, tile, xs, ys, scale, anchor, factor)
-    assert out is not None  # layout gives at least one tile
-    return run.back(out)
+        if buffer is None:  # zeros: never NaN, whatever the dtype
+            buffer = np.zeros((height * scale, width * scale, *result.shape[2:]), result.dtype)
+        _blend(buffer, 0, result, tile, xs, ys, scale, anchor, factor)
+    assert buffer is not None  # layout gives at least one tile
+    return run.back(buffer)
+
+
+def _stream(
+    path: Path,
+    done: Iterator[Any],
+    tiles: list[Tile],
+    xs: list[tuple[int, int]],
+    ys: list[tuple[int, int]],
+    scale: int,
+    anchor: np.ndarray | None,
+    factor: int,
+    size: tuple[int, int],
+) -> Path:
+    """Blend row of tiles by row of tiles into a band, writing the rows no later tile touches."""
+    height, width = size
+    png: PngStream | None = None
+    band: np.ndarray | None = None
+    top = written = 0
+    try:
+        for tile, result in zip(tiles, done):
+            result = np.asarray(result)
+            if png is None:
+                channels = result.shape[2] if result.ndim == 3 else 1
+                png = PngStream(path, width=width * scale, height=height * scale, channels=channels,
+                                dtype=result.dtype)
+            if tile.col == 0:  # a new row of tiles: a new band, carrying the rows still open
+                new_top = tile.crop[1] * scale
+                rows = (tile.crop[3] - tile.crop[1]) * scale
+                fresh = np.zeros((rows, width * scale, *result.shape[2:]), result.dtype)
+                if band is not None:
+                    final = (ys[tile.row][0] - FEATHER // 2) * scale  # this row's weights start here
+                    png.write(band[written - top:final - top])
+                    written = final
+                    carried = band[new_top - top:]
+                    fresh[: carried.shape[0]] = carried
+                band, top = fresh, new_top
+            assert band is not None
+            _blend(band, top, result, tile, xs, ys, scale, anchor, factor)
+        assert png is not None and band is not None  # layout gives at least one tile
+        png.write(band[written - top:])
+        png.close()
+    except BaseException:
+        if png is not None:
+            png.__exit__(RuntimeError, None, None)
+        path.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _blend(
     out: np.ndarray,
+    top: int,
     result: np.ndarray,
     tile: Tile,
     xs: list[tuple[int, int]],
@@ -552,7 +610,8 @@ def _blend(
     anchor: np.ndarray | None,
     factor: int,
 ) -> None:
-    """Composite one tile's result into ``out`` in place (over the tiles before it)."""
+    """Composite one tile's result into ``out`` (whose first row is output row ``top``)
+    in place, over the tiles before it."""
     x0, y0, x1, y1 = tile.crop
     w, h = x1 - x0, y1 - y0
     if result.shape[:2] != (h * scale, w * scale):
@@ -567,7 +626,7 @@ def _blend(
                ys[tile.row][1] if tile.row < len(ys) - 1 else None)
     cx = _prior(xs, tile.col, x0, w, scale)
     cy = _prior(ys, tile.row, y0, h, scale)
-    region = out[y0 * scale:y1 * scale, x0 * scale:x1 * scale]
+    region = out[y0 * scale - top:y1 * scale - top, x0 * scale:x1 * scale]
     # In bands of rows, in float32: the temporaries stay a small fraction of the tile.
     for r0 in range(0, region.shape[0], _BAND_ROWS):
         r1 = min(region.shape[0], r0 + _BAND_ROWS)
