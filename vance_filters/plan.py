@@ -368,7 +368,9 @@ def _rows(
             if on_limit == "tile":
                 from . import tiles  # tiles sits above this module
 
-                units = [tile for unit in units for tile in tiles.pictures(flt, unit, upload_format=upload_format)]
+                units = [tile for unit in units for tile in tiles.pictures(
+                    flt, unit, upload_format=upload_format, max_result_pixels=client.max_result_pixels
+                )]
             uploads = []
             for unit in units:
                 data, fmt, size, original, downscale = prepare(unit)

@@ -469,8 +469,8 @@ def apply(
     force : bool
         Run a generative feature in tiles anyway (its tiles may disagree).
     max_pixels, max_result_pixels : int, optional
-        Limits per upload and per result (default :data:`MAX_PIXELS`,
-        :data:`MAX_RESULT_PIXELS`).
+        Limits per upload and per result (default :data:`MAX_PIXELS`, and the
+        client's ``max_result_pixels`` or :data:`MAX_RESULT_PIXELS`).
     upload_format : {"auto", "png", "jpeg"}
         Per tile, as for :meth:`Filter.apply`: "auto" sends PNG when a tile fits
         10 MB, else JPEG; "png" cuts tiles small enough to be sent lossless.
@@ -512,6 +512,8 @@ def apply(
     from . import batch  # batch imports filters, which imports this module lazily
 
     client = client if client is not None else default_client()
+    if max_result_pixels is None:
+        max_result_pixels = client.max_result_pixels
     run = _prepare_run(flt, image, margin=margin, force=force, max_pixels=max_pixels,
                        max_result_pixels=max_result_pixels, upload_format=upload_format)
     tiles, anchored = run.tiles, run.anchored
