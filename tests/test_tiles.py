@@ -313,3 +313,14 @@ def test_tiles_fit_the_clients_result_cap(vance_emulator: Emulator, monkeypatch:
         assert all(u.size[0] * u.size[1] * 16 <= 2_000_000 for u in planned[0].uploads)
     with pytest.raises(ValueError, match="max_result_pixels"):
         vf.Client("token", "http://127.0.0.1:1", max_result_pixels=0)
+
+
+def test_every_frame_of_a_stack_is_tiled_and_counted(vance_client: vf.Client, small_limits: None) -> None:
+    stack = np.stack([photo(900, 700, seed=11), photo(900, 700, seed=12)])
+    per_frame = len(tiles.layout(900, 700))
+    assert vf._budget.cost_of(vf.Denoise(), stack, on_limit="tile").uploads == 2 * per_frame
+    with pytest.raises(vf.CreditLimitError):
+        vf.denoise(stack, client=vance_client, on_limit="tile", max_credits=2 * per_frame - 1)
+    before = vance_client.credits().remaining
+    out = vf.denoise(stack, client=vance_client, on_limit="tile", max_credits=2 * per_frame)
+    assert out.shape == stack.shape and before - vance_client.credits().remaining == 2 * per_frame

@@ -71,9 +71,10 @@ def cost_of(
         from . import tiles  # tiles sits above this module
 
         count_frames, sent = pictures(image, frames=frames)
-        uploads = sum(len(tiles.pictures(
-            flt, picture, upload_format=upload_format, max_result_pixels=max_result_pixels
-        )) for picture in sent)
+        uploads = sum(
+            tiles.results_of(flt, picture, upload_format=upload_format, max_result_pixels=max_result_pixels)
+            for picture in sent
+        )
         return Cost(frames=count_frames, uploads=uploads, credits=float(uploads * flt.cost))
     if not _frames.is_multiframe(image, frames=frames) or frames in ("first", False):
         _frames.check_frames(frames)

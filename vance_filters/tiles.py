@@ -61,6 +61,7 @@ __all__ = [
     "layout",
     "pictures",
     "policy",
+    "results_of",
 ]
 
 #: Tile origins are multiples of this many input pixels (JPEG's 16 px MCU).
@@ -407,6 +408,26 @@ def _prepare_run(
     anchored = kind == "global" and len(tiles) > 1
     factor = _anchor_factor(width, height, scale, max_pixels, max_result_pixels) if anchored else 1
     return _Run(arr, back, tiles, anchored, factor)
+
+
+def results_of(
+    flt: Filter,
+    image: Any,
+    *,
+    upload_format: str = "auto",
+    max_result_pixels: int | None = None,
+) -> int:
+    """Results a tiled run of ``image`` pays for (tiles + anchor), nothing cut or encoded.
+
+    Examples
+    --------
+    >>> import numpy as np, vance_filters as vf
+    >>> results_of(vf.Repair(), np.zeros((6000, 8000, 3), np.uint8))
+    3
+    """
+    run = _prepare_run(flt, image, margin=None, force=False, max_pixels=None,
+                       max_result_pixels=max_result_pixels, upload_format=upload_format)
+    return len(run.tiles) + int(run.anchored)
 
 
 def pictures(
