@@ -15,6 +15,8 @@ import numpy as np
 
 #: PNG colour type by channel count.
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}
+#: Rows compressed at a time.
+_ROWS_AT_ONCE = 64
 #: zlib level: fast, as the upload policy's PNGs.
 _LEVEL = 1
 
@@ -59,12 +61,14 @@ class PngStream:
         rows = rows.reshape(rows.shape[0], self._width, self._channels)
         if self._rows + rows.shape[0] > self._height:
             raise ValueError(f"more than {self._height} rows written")
-        raw = np.empty((rows.shape[0], 1 + self._width * self._channels * self._big.itemsize), np.uint8)
-        raw[:, 0] = 0  # filter: none
-        raw[:, 1:] = rows.astype(self._big).view(np.uint8).reshape(rows.shape[0], -1)
-        data = self._zlib.compress(raw.tobytes())
-        if data:
-            self._file.write(_chunk(b"IDAT", data))
+        for start in range(0, rows.shape[0], _ROWS_AT_ONCE):  # small temporaries
+            part = rows[start:start + _ROWS_AT_ONCE]
+            raw = np.empty((part.shape[0], 1 + self._width * self._channels * self._big.itemsize), np.uint8)
+            raw[:, 0] = 0  # filter: none
+            raw[:, 1:] = part.astype(self._big).view(np.uint8).reshape(part.shape[0], -1)
+            data = self._zlib.compress(raw.data)
+            if data:
+                self._file.write(_chunk(b"IDAT", data))
         self._rows += rows.shape[0]
 
     def close(self) -> None:
