@@ -19,7 +19,10 @@ input's dtype, mode and alpha.
 - RemoveBackground is refused too: its tiling policy (mask from the whole image,
   edges refined by tiles) is not built yet.
 
-Cost: one result per tile, plus one per anchor (:func:`count`).
+Cost: one result per tile, plus one per anchor (:func:`count`, :func:`results_of`).
+
+Memory: the result is assembled in one buffer, each tile blended into it in bands of
+rows; ``apply(..., out=path)`` streams it to a PNG instead, holding one row of tiles.
 """
 
 from __future__ import annotations
