@@ -418,7 +418,7 @@ class Client:
                 else None if _is_loopback(parsed.hostname) else DEFAULT_REQUESTS_PER_SECOND
             ),
             "point_form": point_form,
-            "max_result_pixels": (
+            "max_returned_pixels": (  # max_result_pixels
                 _count("max_result_pixels", max_result_pixels, 1) if max_result_pixels is not None else None
             ),
         }
@@ -436,7 +436,7 @@ class Client:
         self.max_wait: float = s["max_wait"]
         self.max_requests_per_second: float | None = s.get("max_requests_per_second")
         self.point_form: str = s.get("point_form", "query")
-        self.max_result_pixels: int | None = s.get("max_result_pixels")
+        self.max_result_pixels: int | None = s.get("max_returned_pixels")
         self._transport = Transport(
             self.base_url,
             self._token,
