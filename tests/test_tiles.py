@@ -301,14 +301,14 @@ def test_a_streamed_result_is_the_same_pixels_written_band_by_band(
 
 def test_tiles_fit_the_clients_result_cap(vance_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_processing, "MAX_RESULT_PIXELS", 2_000_000)  # the service refuses bigger results
-    src = photo(960, 640, seed=10)
+    src = photo(640, 480, seed=10)
     with vf.Client(vance_emulator.api_token, vance_emulator.url, max_result_pixels=2_000_000) as client:
         planned = vf.plan(vf.Enlarge(scale=4), [src], client=client, on_limit="tile")
         before = client.credits().remaining
         out = vf.Enlarge(scale=4).apply(src, client=client, on_limit="tile")
-        assert out.shape == (2560, 3840, 3)
+        assert out.shape == (1920, 2560, 3)
         assert before - client.credits().remaining == planned.credits == len(
-            tiles.layout(960, 640, scale=4, max_result_pixels=2_000_000)
+            tiles.layout(640, 480, scale=4, max_result_pixels=2_000_000)
         )
         assert all(u.size[0] * u.size[1] * 16 <= 2_000_000 for u in planned[0].uploads)
     with pytest.raises(ValueError, match="max_result_pixels"):
