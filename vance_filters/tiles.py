@@ -653,22 +653,30 @@ def _blend(
     cx = _prior(xs, tile.col, x0, w, scale)
     cy = _prior(ys, tile.row, y0, h, scale)
     region = out[y0 * scale - top:y1 * scale - top, x0 * scale:x1 * scale]
-    # In bands of rows, in float32: the temporaries stay a small fraction of the tile.
+    # In bands of rows, in float32: the temporaries stay a small fraction of the tile. Runs
+    # of columns this tile owns alone in a band are copied; only the blend bands are mixed.
     for r0 in range(0, region.shape[0], _BAND_ROWS):
         r1 = min(region.shape[0], r0 + _BAND_ROWS)
         own = (wy[r0:r1, None] * wx[None, :]).astype(np.float32)
         total = own + (cy[r0:r1, None] + wy[r0:r1, None] * cx[None, :]).astype(np.float32)
         alpha = np.divide(own, total, out=np.zeros_like(own), where=total > 1e-12)
-        if result.ndim == 3:
-            alpha = alpha[..., None]
-        values = result[r0:r1].astype(np.float32)
-        if offset is not None:
-            values += offset
-        target = region[r0:r1]
-        mixed = target.astype(np.float32)
-        mixed *= 1.0 - alpha
-        mixed += values * alpha
-        np.copyto(target, _cast(mixed, out.dtype), where=np.broadcast_to(alpha > 0, target.shape))
+        partial = ~(alpha == 1.0).all(axis=0)
+        edges = [0, *(np.flatnonzero(np.diff(partial.view(np.int8))) + 1).tolist(), partial.size]
+        for c0, c1 in itertools.pairwise(edges):
+            target = region[r0:r1, c0:c1]
+            values = result[r0:r1, c0:c1]
+            if not partial[c0]:  # this tile's alone here
+                np.copyto(target, values if offset is None else _cast(values + offset, out.dtype))
+                continue
+            weight = alpha[:, c0:c1]
+            if result.ndim == 3:
+                weight = weight[..., None]
+            mixed = values.astype(np.float32)
+            if offset is not None:
+                mixed += offset
+            mixed *= weight
+            mixed += target.astype(np.float32) * (1.0 - weight)
+            np.copyto(target, _cast(mixed, out.dtype), where=np.broadcast_to(weight > 0, target.shape))
 
 
 def _offset(values: np.ndarray, tile: Tile, anchor: np.ndarray, scale: int, factor: int) -> np.ndarray:
