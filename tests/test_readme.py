@@ -36,7 +36,7 @@ def test_the_feature_table_lists_every_filter_once() -> None:
 
 @pytest.mark.parametrize("row", table_rows(), ids=lambda r: r[1])
 def test_each_row_matches_its_filter(row: list[str]) -> None:
-    _, function, cls_name, params, cost = row
+    _, function, cls_name, params, cost, tiling = row
     cls = getattr(vf, cls_name.strip("`"))
     assert callable(getattr(vf, function.strip("`")))
     import warnings
@@ -44,6 +44,8 @@ def test_each_row_matches_its_filter(row: list[str]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         assert str(cls().cost) == cost
+        policy = vf.tiles.policy(cls())
+    assert tiling.split()[0] == {"background": "not"}.get(policy, policy)
     for field in dataclasses.fields(cls):
         if field.name in OUTPUT_OPTIONS:
             continue

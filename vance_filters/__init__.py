@@ -12,7 +12,7 @@ Enlarge(scale=4, suppress_noise=40, remove_blur=60)
 
 from __future__ import annotations
 
-from . import batch, frames, provenance, video
+from . import batch, frames, provenance, tiles, video
 from .aio import amap
 from ._defaults import default_client, set_default_client
 from .batch import map
@@ -42,6 +42,7 @@ from .functions import __all__ as _functions_all
 from .provenance import save
 from .plan import Plan, plan
 from .records import Credits, HistoryEntry, HistoryPage, Job, Progress, Upload
+from .tiles import TileRefusedError
 
 __version__ = "0.1.0"
 
@@ -69,6 +70,7 @@ __all__ = [
     "Repair",
     "Restore",
     "Sharpen",
+    "TileRefusedError",
     "ToAnime",
     "Upload",
     "UpscaleAnime",

@@ -41,11 +41,22 @@ class Cost:
     credits: float
 
 
-def cost_of(flt: Filter, image: Any, *, frames: _frames.FramesOption = "all") -> Cost:
+def cost_of(
+    flt: Filter,
+    image: Any,
+    *,
+    frames: _frames.FramesOption = "all",
+    on_limit: str = "downscale",
+    upload_format: str = "auto",
+    max_result_pixels: int | None = None,
+) -> Cost:
     """How many frames, uploads and credits ``image`` needs under ``flt``.
 
     A single image is one upload; a multi-frame input (:mod:`vance_filters.frames`)
     is one upload per distinct frame (its frames are decoded to compare them).
+    With ``on_limit="tile"`` every picture is as many uploads as its tiles and
+    anchor (:func:`vance_filters.tiles.count`; ``upload_format`` and
+    ``max_result_pixels`` as the run's).
 
     Examples
     --------
@@ -56,6 +67,15 @@ def cost_of(flt: Filter, image: Any, *, frames: _frames.FramesOption = "all") ->
     >>> cost_of(vf.Sharpen(), stack, frames="first")
     Cost(frames=1, uploads=1, credits=2.0)
     """
+    if on_limit == "tile":
+        from . import tiles  # tiles sits above this module
+
+        count_frames, sent = pictures(image, frames=frames)
+        uploads = sum(
+            tiles.results_of(flt, picture, upload_format=upload_format, max_result_pixels=max_result_pixels)
+            for picture in sent
+        )
+        return Cost(frames=count_frames, uploads=uploads, credits=float(uploads * flt.cost))
     if not _frames.is_multiframe(image, frames=frames) or frames in ("first", False):
         _frames.check_frames(frames)
         return Cost(frames=1, uploads=1, credits=float(flt.cost))

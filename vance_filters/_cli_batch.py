@@ -62,6 +62,7 @@ from ._outputs import UsageError as _UsageError
 from .batch import map as batch_map
 from .errors import (
     AuthenticationError,
+    ConfigError,
     CreditLimitError,
     InputError,
     InsufficientCreditsError,
@@ -161,10 +162,11 @@ def _add_batch_options(cmd: argparse.ArgumentParser) -> None:
     )
     batch.add_argument(
         "--on-limit",
-        choices=("downscale", "raise"),
+        choices=("downscale", "raise", "tile"),
         default="downscale",
         help="an image over the 10 MB / 34 MP upload limits: downscale it for the upload (the "
-        "result keeps the promised size) or fail it [default: downscale]",
+        "result keeps the promised size), fail it, or process it at full resolution in "
+        "overlapping tiles (one result per tile, +1 for a whole-image feature) [default: downscale]",
     )
     batch.add_argument(
         "--json",
@@ -365,6 +367,7 @@ def _dry_run(
             prepare=prepare or _filter_upload(args.on_limit, "auto"),
             frames="first" if prepare is not None else "all",
             names=[str(item.source) for item, _ in readable],
+            on_limit=args.on_limit if prepare is None else "downscale",
         )
         rows.update({id(item): row for (item, _), row in zip(readable, planned)})
         try:
@@ -544,6 +547,11 @@ def _upload_bytes(data: bytes, on_limit: str) -> tuple[bytes, str | None]:
     name = Path(named).name if isinstance(named, str) else None
     if not data:
         raise InputError("the file is empty: there is no image to upload")
+    if on_limit == "tile":
+        raise ConfigError(
+            "--on-limit tile needs a feature command (e.g. `enlarge`): a jconfig job is sent as"
+            " it is, and its steps' tiling policy is unknown; use --on-limit downscale or raise"
+        )
     from . import frames
 
     if frames.is_multiframe(data):

@@ -216,7 +216,7 @@ def map(  # noqa: A001 - the point is to read like the builtin
     if max_credits is not None:
         # Every distinct frame of an animation or stack is a result: the images are read
         # once here to count them (a sized iterable is iterated again below).
-        uploads = sum(_uploads(flt, image) for image in images)
+        uploads = sum(_uploads(flt, image, on_limit, upload_format, client.max_result_pixels) for image in images)
         check_budget(flt, total or 0, max_credits=max_credits, client=client, uploads=uploads)
     client.ensure_pool(concurrency)
     return _ordered(
@@ -232,11 +232,20 @@ def map(  # noqa: A001 - the point is to read like the builtin
     )
 
 
-def _uploads(flt: Filter, image: Any) -> int:
-    """The results ``image`` costs; an unusable one counts 1 (its own error comes in its place)."""
+def _uploads(
+    flt: Filter,
+    image: Any,
+    on_limit: str = "downscale",
+    upload_format: str = "auto",
+    max_result_pixels: int | None = None,
+) -> int:
+    """The results ``image`` costs (every tile and anchor with ``on_limit="tile"``); an
+    unusable one counts 1 (its own error comes in its place)."""
     try:
-        return _budget.cost_of(flt, image).uploads
-    except InputError:
+        return _budget.cost_of(
+            flt, image, on_limit=on_limit, upload_format=upload_format, max_result_pixels=max_result_pixels
+        ).uploads
+    except (InputError, ConfigError):
         return 1
 
 

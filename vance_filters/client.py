@@ -287,6 +287,9 @@ class Client:
         documented ``GET /point?api_token=...`` (that URL is redacted from log
         records and errors); ``"json"`` sends it in a JSON body, which CDNs and
         edge proxies may drop.
+    max_result_pixels : int, optional
+        The largest result the service returns, in pixels: ``on_limit="tile"``
+        cuts tiles whose results fit it (default ``vance_filters.tiles.MAX_RESULT_PIXELS``).
     cache : bool
         Keep results in memory (LRU, 512 MiB) so the same image and jconfig are
         never paid for twice. ``False`` turns every cache off. A result is
@@ -342,6 +345,7 @@ class Client:
         backoff_max: float = 8.0,
         max_requests_per_second: float | None = None,
         point_form: str = "query",
+        max_result_pixels: int | None = None,
     ) -> None:
         if api_token is not None and (not isinstance(api_token, str) or not api_token.strip()):
             raise ValueError(
@@ -414,6 +418,9 @@ class Client:
                 else None if _is_loopback(parsed.hostname) else DEFAULT_REQUESTS_PER_SECOND
             ),
             "point_form": point_form,
+            "max_returned_pixels": (  # max_result_pixels
+                _count("max_result_pixels", max_result_pixels, 1) if max_result_pixels is not None else None
+            ),
         }
         self._api_token = api_token
         self._setup()
@@ -429,6 +436,7 @@ class Client:
         self.max_wait: float = s["max_wait"]
         self.max_requests_per_second: float | None = s.get("max_requests_per_second")
         self.point_form: str = s.get("point_form", "query")
+        self.max_result_pixels: int | None = s.get("max_returned_pixels")
         self._transport = Transport(
             self.base_url,
             self._token,

@@ -56,10 +56,10 @@ __all__ = [
 ]
 
 ImageT = TypeVar("ImageT", Image.Image, np.ndarray, bytes)
-OnLimit = Literal["downscale", "raise"]
+OnLimit = Literal["downscale", "raise", "tile"]
 UploadFormat = Literal["auto", "png", "jpeg"]
 
-_ON_LIMIT = ("downscale", "raise")
+_ON_LIMIT = ("downscale", "raise", "tile")
 _UPLOAD_FORMATS = ("auto", "png", "jpeg")
 _OUTPUT_OPTIONS = ("format", "quality", "dpi", "background")
 
@@ -198,11 +198,13 @@ class Filter(ImageFilter.MultibandFilter):
         client : Client, optional
             The client to use; by default one built from ``VANCE_API_TOKEN``
             and ``VANCE_API_BASE`` on first use.
-        on_limit : {"downscale", "raise"}
+        on_limit : {"downscale", "raise", "tile"}
             What to do with an image over the service's 10 MB / 34 MP limits
             even as JPEG: downscale it (with a ``DownscaleWarning``; the result
-            is resized back to the promised size) or raise
-            ``LimitExceededError`` before any upload.
+            is resized back to the promised size), raise
+            ``LimitExceededError`` before any upload, or process it at full
+            resolution in overlapping tiles (:mod:`vance_filters.tiles`; one
+            result per tile, plus one for a feature that looks at the whole image).
         upload_format : {"auto", "png", "jpeg"}
             How the upload is encoded: lossless PNG when it fits, else JPEG
             ("auto"), or forced.
@@ -363,6 +365,10 @@ def _run_recorded(
                 upload_format=upload_format,
             )
         image = image[0]  # frames="first" on a stack (T, H, W, C): its first frame
+    if on_limit == "tile":
+        from . import tiles  # tiles runs through batch, which imports this module
+
+        return tiles.apply(flt, image, client=client, upload_format=upload_format, max_credits=max_credits)
     if max_credits is not None:
         _budget.check(
             float(flt.cost),
@@ -409,7 +415,10 @@ def _run_job(
     on_limit: OnLimit,
     upload_format: UploadFormat,
 ) -> Any:
-    prepared = imaging.prepare(image, upload_format=upload_format, on_limit=on_limit)
+    # "tile" never gets here (_run_recorded hands it to vance_filters.tiles).
+    prepared = imaging.prepare(
+        image, upload_format=upload_format, on_limit="raise" if on_limit == "raise" else "downscale"
+    )
     width, height = imaging.promised_size(prepared, flt.scale)
     pixel_limit = min(imaging.MAX_RESULT_PIXELS, max(4 * width * height, 4_000_000))
     background = getattr(flt.steps()[-1], "background", None)  # (r, g, b) once normalised

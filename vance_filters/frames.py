@@ -422,8 +422,14 @@ def run(
     for index in sent:
         _check_frame(split.frames[index], index, len(split))
     if max_credits is not None:
+        paid = len(sent)
+        if on_limit == "tile":  # every tile and anchor of every distinct frame
+            from . import tiles
+
+            paid = sum(tiles.results_of(flt, split.frames[i], upload_format=upload_format,
+                                        max_result_pixels=client.max_result_pixels) for i in sent)
         _budget.check(
-            float(len(sent) * flt.cost),
+            float(paid * flt.cost),
             max_credits=max_credits,
             client=client,
             what=_budget.describe_frames(len(split), len(sent)),

@@ -322,7 +322,7 @@ def _filter_upload(on_limit: str, upload_format: str) -> _Prepare:
             prepared = imaging.prepare(
                 image,
                 upload_format=upload_format,  # type: ignore[arg-type]
-                on_limit=on_limit,  # type: ignore[arg-type]
+                on_limit="raise" if on_limit == "tile" else on_limit,  # type: ignore[arg-type]
             )
         return prepared.data, prepared.format, prepared.size, prepared.source.size, prepared.downscale
 
@@ -352,8 +352,11 @@ def _rows(
     prepare: _Prepare,
     frames: _frames.FramesOption,
     names: list[str] | None = None,
+    on_limit: str = "downscale",
+    upload_format: str = "auto",
 ) -> list[PlanRow]:
-    """One row per input: every upload prepared as the run would, looked up in the cache."""
+    """One row per input: every upload prepared as the run would, looked up in the cache
+    (with ``on_limit="tile"``, every tile and anchor: :func:`vance_filters.tiles.pictures`)."""
     jconfig = flt.to_jconfig()
     price = float(flt.cost)
     seen: set[str] = set()
@@ -362,6 +365,12 @@ def _rows(
         name = names[index] if names is not None else _name(image, index)
         try:
             count_frames, units = pictures(image, frames=frames)  # as the run splits it
+            if on_limit == "tile":
+                from . import tiles  # tiles sits above this module
+
+                units = [tile for unit in units for tile in tiles.pictures(
+                    flt, unit, upload_format=upload_format, max_result_pixels=client.max_result_pixels
+                )]
             uploads = []
             for unit in units:
                 data, fmt, size, original, downscale = prepare(unit)
@@ -463,6 +472,8 @@ def plan(
         client=client,
         prepare=_filter_upload(on_limit, upload_format),
         frames=frames,
+        on_limit=on_limit,
+        upload_format=upload_format,
     )
     balance = client.credits().remaining if check_balance else None
     return Plan(filter=repr(filter), per_result=float(filter.cost), rows=tuple(rows), balance=balance)

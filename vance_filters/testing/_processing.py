@@ -118,6 +118,37 @@ def _rank3(mask: np.ndarray, op: np.ufunc) -> np.ndarray:
     return out
 
 
+#: How far the local stand-ins see: a blur of a copy reduced by _CONTEXT_STEP (4x4 blocks),
+#: of this sigma there, scaled back: it reaches about 28 input pixels, like a real model's
+#: receptive field of tens of pixels, so a tile cut with too small a margin shows as a seam.
+#: (Blurring the reduced copy keeps a 33 MP image fast; crops whose origin is a multiple of
+#: the step, as tiles on the 16 px grid are, get the same values in their interior.)
+_CONTEXT_SIGMA = 1.5
+_CONTEXT_STEP = 4
+
+
+def _context(img: Image.Image, amount: float = 0.3) -> Image.Image:
+    """Local contrast against a wide neighbourhood: ``img + amount * (img - blur(img))``."""
+    if min(img.size) < 2 * _CONTEXT_STEP:
+        return img
+    small = img.reduce(_CONTEXT_STEP).filter(ImageFilter.GaussianBlur(_CONTEXT_SIGMA))
+    return Image.blend(small.resize(img.size, Image.Resampling.BILINEAR), img, 1.0 + amount)
+
+
+def _global_tone(out: Image.Image, source: Image.Image, gain: float = 1.12) -> Image.Image:
+    """More contrast in luminance, pivoting on the *whole* source's mean luminance.
+
+    The same change goes to every channel (no colour cast) and the mean is kept; the pivot
+    is a whole-image statistic, so a tile processed alone pivots elsewhere and tiles without
+    a common anchor disagree in tone by a constant, as a real global model's would.
+    """
+    luma = np.asarray(source if source.mode == "L" else source.convert("L"), dtype=np.float32)
+    delta = (gain - 1.0) * (luma - float(luma.mean()))
+    arr = np.asarray(out, dtype=np.float32)
+    arr = arr + (delta if arr.ndim == 2 else delta[..., None])
+    return Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), out.mode)
+
+
 def _cartoon(img: Image.Image, bits: int, edge_threshold: int = 40) -> Image.Image:
     """Flat colours taken from the picture (a small adaptive palette) with dark outlines.
 
@@ -137,6 +168,7 @@ def _cartoon(img: Image.Image, bits: int, edge_threshold: int = 40) -> Image.Ima
 def _tint(img: Image.Image, palette: tuple[tuple[int, int, int], ...], strength: float) -> Image.Image:
     """RGB from luminance: a tint map (shadows, midtones, highlights) blended by strength."""
     gray = img if img.mode == "L" else img.convert("L")
+    gray = _global_tone(gray, gray, 1.2)  # the tint map is spread over the whole image's tones
     black, mid, white = palette
     coloured = ImageOps.colorize(gray, black=black, white=white, mid=mid)
     return Image.blend(gray.convert("RGB"), coloured, max(0.0, min(1.0, strength)))
@@ -229,17 +261,20 @@ def foreground_mask(img: Image.Image) -> Image.Image:
 
 
 def _enlarge(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:
+    img = _context(img)
     big = _resize(_smooth(img, p.get("suppress_noise", 40) / 200), scale, Image.Resampling.LANCZOS)
     return _unsharp(big, p.get("remove_blur", 60) / 100)
 
 
 def _anime_upscale(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:
+    img = _context(img, 0.2)
     if scale == 1:  # enhance without enlarging
         return _unsharp(median3(img), 0.8)
     return _unsharp(_resize(img, scale, Image.Resampling.BICUBIC), 0.6)
 
 
 def _denoise(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:
+    img = _context(img, 0.15)
     if p.get("auto_params", False):
         return _unsharp(median3(img), 0.3)
     out = median3(img) if p.get("remove_noise", 75) > 0 else img
@@ -247,6 +282,7 @@ def _denoise(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:
 
 
 def _sharpen(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:
+    img = _context(img, 0.2)
     if p.get("autoparams", False):
         return _unsharp(img, 1.0, 2)
     out = _smooth(img, p.get("suppress_noise", 0.5) * 0.4)
@@ -256,18 +292,19 @@ def _sharpen(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:
 
 def _crease_repair(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:
     # Thin scratches and spots vanish under a median; a light unsharp mask keeps the detail.
-    return _unsharp(median3(img), 0.3)
+    return _global_tone(_unsharp(median3(img), 0.3), img)
 
 
 def _img2sr(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:
     out = _unsharp(img, 1.5 * p.get("strength", 0.9), 2)
     # The face enhancer smooths skin a little first; tones and colours stay as they were.
-    return _unsharp(_smooth(img, 0.5), 1.2, 2) if p.get("face_enhancer", True) else out
+    out = _unsharp(_smooth(img, 0.5), 1.2, 2) if p.get("face_enhancer", True) else out
+    return _global_tone(out, img)
 
 
 def _codeformer(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:
     # Smoother skin, crisper features; no tone or colour change (the model keeps both).
-    return _unsharp(_smooth(img, 0.6), 0.6, 2)
+    return _global_tone(_unsharp(_smooth(img, 0.6), 0.6, 2), img)
 
 
 def _cartoonize(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:

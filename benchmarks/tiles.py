@@ -1,0 +1,107 @@
+"""Benchmark of tiled processing (issue 16): time and peak memory against a floor.
+
+The floor is measured in the same run, on the same tiles, at the same concurrency: encoding
+every tile once (the upload policy's own ``imaging.prepare``), the protocol (upload /
+transform / progress / download through ``Client.run_job``) and decoding every result. The
+tiled run adds the cutting, the blending in place and the batch machinery. Targets: time
+<= 1.3x the floor; peak memory (``tracemalloc``: numpy's buffers included) <= 3x the
+result's bytes. The emulator runs in its own process, so its memory is not counted.
+
+Usage::
+
+    python benchmarks/tiles.py            # a 40 MP photo enlarged x2 at the service's limits
+    python benchmarks/tiles.py --quick    # 4 MP (portrait) cut for a 1 MP limit: checks that it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import time
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from _common import ExternalEmulator, noisy_photo
+
+import vance_filters as vf
+from vance_filters import imaging, tiles
+
+
+def floor(client: vf.Client, flt: vf.Filter, src: np.ndarray, concurrency: int) -> float:
+    """Encode every tile once, run its job, decode its result: nothing else."""
+    run = tiles._prepare_run(flt, src, margin=None, force=False, max_pixels=None, max_result_pixels=None)
+    jconfig = flt.to_jconfig()
+
+    def one(crop: np.ndarray) -> int:
+        prepared = imaging.prepare(crop, on_limit="raise")
+        result = client.run_job(prepared.data, jconfig, filename=prepared.filename)
+        with Image.open(io.BytesIO(result.data)) as img:
+            return int(np.asarray(img).nbytes)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, run.uploads()))
+    return time.perf_counter() - start
+
+
+def tiled(
+    client: vf.Client, flt: vf.Filter, src: np.ndarray, concurrency: int, out: Path | None = None
+) -> tuple[float, int, int]:
+    """``(seconds, peak bytes allocated, result bytes)`` of ``tiles.apply`` (streamed to ``out``)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    start = time.perf_counter()
+    result = tiles.apply(flt, src, client=client, concurrency=concurrency, out=out)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    height, width = src.shape[:2]
+    return elapsed, peak, height * width * flt.scale**2 * 3 if out is not None else int(result.nbytes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="4 MP (portrait) cut for a 1 MP limit")
+    args = parser.parse_args(argv)
+    if args.quick:
+        height, width = 2448, 1632
+        tiles.MAX_PIXELS = 1_000_000
+    else:
+        height, width = 5168, 7744  # 40 MP
+    src = noisy_photo(height, width)
+    flt = vf.Enlarge(scale=2)
+    concurrency = 4
+    layout = tiles.layout(width, height, scale=2)
+    with ExternalEmulator(workers=concurrency) as emu, \
+            vf.Client(emu.token, emu.url, cache=False) as client:
+        floor_s = floor(client, flt, src, concurrency)
+        tiled_s, peak, result_bytes = tiled(client, flt, src, concurrency)
+        with tempfile.TemporaryDirectory() as folder:
+            stream_s, stream_peak, _ = tiled(client, flt, src, concurrency, Path(folder) / "out.png")
+    tile_bytes = max(t.pixels for t in layout) * flt.scale**2 * 3
+    ratio = tiled_s / floor_s
+    memory = peak / result_bytes
+    print(f"tiles: {width}x{height} ({width * height / 1e6:.1f} MP) x2 in {len(layout)} tiles")
+    print(f"time: {tiled_s:.2f} s vs floor {floor_s:.2f} s (encode once + protocol + decode):"
+          f" {ratio:.2f}x, target <= 1.3x: {'ok' if ratio <= 1.3 else 'MISSED'}")
+    print(f"peak memory: {peak / 1e6:.0f} MB for a {result_bytes / 1e6:.0f} MB result: {memory:.2f}x,"
+          f" target <= 3x: {'ok' if memory <= 3 else 'MISSED'}")
+    print(f"streamed to PNG: {stream_s:.2f} s, peak memory {stream_peak / 1e6:.0f} MB ="
+          f" {stream_peak / tile_bytes:.1f} largest tile results ({tile_bytes / 1e6:.0f} MB each),"
+          f" {stream_peak / result_bytes:.2f}x the result")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
