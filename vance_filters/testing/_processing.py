@@ -129,7 +129,7 @@ _CONTEXT_STEP = 4
 
 def _context(img: Image.Image, amount: float = 0.3) -> Image.Image:
     """Local contrast against a wide neighbourhood: ``img + amount * (img - blur(img))``."""
-    if min(img.size) < 2 * _CONTEXT_STEP:
+    if amount == 0 or min(img.size) < 2 * _CONTEXT_STEP:
         return img
     small = img.reduce(_CONTEXT_STEP).filter(ImageFilter.GaussianBlur(_CONTEXT_SIGMA))
     return Image.blend(small.resize(img.size, Image.Resampling.BILINEAR), img, 1.0 + amount)
@@ -274,7 +274,10 @@ def _anime_upscale(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Ima
 
 
 def _denoise(img: Image.Image, p: dict[str, Any], scale: int) -> Image.Image:
-    img = _context(img, 0.15)
+    # The local contrast belongs to the sharpening: remove_noise=0, sharpen=0 leaves the
+    # picture as it was (tests use that as an identity on the service's side).
+    if p.get("sharpen", 75) > 0 or p.get("auto_params", False):
+        img = _context(img, 0.15 * (p.get("sharpen", 75) / 75 if not p.get("auto_params") else 1.0))
     if p.get("auto_params", False):
         return _unsharp(median3(img), 0.3)
     out = median3(img) if p.get("remove_noise", 75) > 0 else img
