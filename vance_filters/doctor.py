@@ -20,19 +20,17 @@ whether the service accepts it in a workflow and how it bills a multi-step job.
 
 The token appears only in the documented ``/point`` query string; every body or
 error quoted is redacted with :func:`vance_filters._http.redact`, and urllib3's
-DEBUG lines about that URL are redacted while the doctor runs.
+DEBUG lines about that URL are redacted by the filter :mod:`vance_filters._http` installs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import json
-import logging
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,32 +197,6 @@ def _test_png() -> bytes:
 # ---------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------
-
-
-class _RedactFilter(logging.Filter):
-    """Rewrites urllib3's records so the ``/point`` query string never reaches a log line."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self._token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage(), self._token)
-        record.args = ()
-        return True
-
-
-@contextlib.contextmanager
-def _redacted_urllib3(token: str) -> Iterator[None]:
-    loggers = [logging.getLogger(name) for name in ("urllib3.connectionpool", "urllib3.util.retry")]
-    flt = _RedactFilter(token)
-    for logger in loggers:
-        logger.addFilter(flt)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(flt)
 
 
 class _Doctor:
@@ -486,7 +458,8 @@ def run_doctor(
     'OK    token: accepted by GET /point?api_token=*** (the documented form)'
     """
     doc = _Doctor(base_url, api_token, timeout=timeout, max_wait=max_wait, on_check=on_check)
-    with doc.session, _redacted_urllib3(api_token):
+    # urllib3's DEBUG lines quote the /point URL: _http's filter (installed on import) redacts them
+    with doc.session:
         credits = doc.check_base_and_token()
         if credits is None:
             return doc.report
