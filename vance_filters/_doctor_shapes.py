@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._http import excerpt, redact
+from ._sniff import image_format
 from .records import STATUSES
 
 __all__ = [
@@ -45,10 +46,8 @@ OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _CREDITS_TEXT = re.compile(r"^\d+\.\d{3}$")
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-)
+#: How a format found by its magic bytes (``_sniff.image_format``) is named in a check's line.
+_FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
 
 
 @dataclass(frozen=True)
@@ -337,12 +336,8 @@ def check_trans_id(data: dict[str, Any]) -> Check:
 
 
 def _magic(head: bytes) -> str | None:
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    return None
+    kind = image_format(head)
+    return _FORMAT_NAMES[kind] if kind else None
 
 
 def check_download(answer: Answer, token: str) -> list[Check]:

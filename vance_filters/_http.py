@@ -61,7 +61,6 @@ __all__ = [
     "RetryPolicy",
     "Transport",
     "excerpt",
-    "image_magic",
     "redact",
 ]
 
@@ -163,17 +162,6 @@ def _install_log_filter() -> None:
 
 
 _install_log_filter()
-
-
-def image_magic(head: bytes) -> str | None:
-    """The image format named by a body's first bytes (``png``, ``jpeg``, ``webp``), or None.
-
-    Examples
-    --------
-    >>> image_magic(b"<html>") is None
-    True
-    """
-    return image_format(head)
 
 
 def _redact_obj(obj: Any, token: str | None) -> Any:
@@ -742,7 +730,7 @@ class Transport:
                 if not more:
                     break
                 first += more
-            if image_magic(first) is not None:
+            if image_format(first) is not None:
                 return self._stream_body(
                     endpoint, response, first, token, trans_id, to, sink_start, written
                 )

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _atomic
 from . import provenance as _provenance
+from ._sniff import image_format
 from .errors import VanceError
 
 if TYPE_CHECKING:
@@ -80,12 +81,9 @@ def sniff_format(head: bytes) -> str | None:
     >>> sniff_format(b"??") is None
     True
     """
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
+    kind = image_format(head)
+    if kind is not None:
+        return kind
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "tiff"
     if head[:2] == b"BM":

@@ -13,27 +13,12 @@ import struct
 import zlib
 from collections.abc import Iterator, Sequence
 
-__all__ = ["container", "embed_packet", "packet_of"]
+from ._sniff import image_format
+
+__all__ = ["embed_packet", "packet_of"]
 
 _JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 _PNG_XMP = b"XML:com.adobe.xmp"
-
-
-def container(data: bytes) -> str | None:
-    """``"png"``, ``"jpeg"``, ``"webp"``, or None for other bytes.
-
-    Examples
-    --------
-    >>> container(b"\\x89PNG\\r\\n\\x1a\\n"), container(b"GIF89a")
-    ('png', None)
-    """
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
 
 
 def embed_packet(data: bytes, packet: bytes) -> bytes:
@@ -44,7 +29,7 @@ def embed_packet(data: bytes, packet: bytes) -> bytes:
     ValueError
         Other bytes, or a packet too large for a JPEG segment.
     """
-    kind = container(data)
+    kind = image_format(data)
     if kind == "png":
         return _png_embed(data, packet)
     if kind == "jpeg":
@@ -56,7 +41,7 @@ def embed_packet(data: bytes, packet: bytes) -> bytes:
 
 def packet_of(data: bytes) -> bytes | None:
     """The XMP packet of PNG, JPEG or WebP bytes, or None (none, other bytes, or damaged)."""
-    kind = container(data)
+    kind = image_format(data)
     try:
         if kind == "png":
             return _png_xmp(data)

@@ -50,6 +50,7 @@ from xml.sax.saxutils import escape
 
 from . import _xmp
 from ._cache import canonical_jconfig
+from ._sniff import image_format
 
 __all__ = [
     "CARRIERS",
@@ -605,7 +606,7 @@ def save(
         data = bytes(result)
     else:
         data = _encode(result, target, quality)
-    if _xmp.container(data) in CARRIERS:
+    if image_format(data) in CARRIERS:
         data = embed(data, record)
     write_atomic(target, data)
     return target
