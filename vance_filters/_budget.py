@@ -111,14 +111,19 @@ def pictures(image: Any, *, frames: _frames.FramesOption = "all") -> tuple[int, 
 
 
 def count(number: float, noun: str) -> str:
-    """``1 image``, ``2 images``, ``0.5 credits``.
+    """``1 image``, ``2 images``, ``0.5 credits``, ``0 entries``: a number and its noun, for messages.
 
     Examples
     --------
-    >>> count(1, "frame"), count(3, "credit")
-    ('1 frame', '3 credits')
+    >>> count(1, "frame"), count(3.0, "credit"), count(0.5, "credit"), count(0, "entry")
+    ('1 frame', '3 credits', '0.5 credits', '0 entries')
+    >>> count(1234567, "frame")
+    '1234567 frames'
     """
-    return f"{number:g} {noun}" if number == 1 else f"{number:g} {noun}s"
+    text = f"{number:g}" if isinstance(number, float) and not number.is_integer() else f"{int(number)}"
+    if number == 1:
+        return f"{text} {noun}"
+    return f"{text} {noun[:-1]}ies" if noun.endswith("y") else f"{text} {noun}s"
 
 
 def describe_frames(frames: int, uploads: int) -> str:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import filters as _filters
 from . import provenance as _provenance
+from ._budget import count as _plural
 from ._cli_console import (
     _EPILOG,
     EXIT_FAILED,
@@ -35,7 +36,6 @@ from ._cli_console import (
     EXIT_USAGE,
     _Console,
     _nonneg_float,
-    _plural,
     _positive_int,
     _session,
 )

@@ -2,7 +2,7 @@
 
 :class:`_Console` writes results on stdout and everything human on stderr,
 never the token (:func:`_redact`), with the library's Python advice told for
-the shell (:func:`_cli_advice`); :func:`_plural` words the counts. Here too
+the shell (:func:`_cli_advice`); :func:`vance_filters._budget.count` words the counts. Here too
 are the program's name, environment variables and exit statuses, the argparse
 number types and help notes the command modules share, and :func:`_session`,
 the client a command talks through (the service or an in-process emulator).
@@ -83,19 +83,6 @@ def _cli_advice(text: str) -> str:
     for python, shell in _CLI_ADVICE:
         text = text.replace(python, shell)
     return text
-
-
-def _plural(count: int, noun: str) -> str:
-    """``1 image``, ``2 images``.
-
-    Examples
-    --------
-    >>> _plural(1, "image"), _plural(2, "image"), _plural(0, "entry")
-    ('1 image', '2 images', '0 entries')
-    """
-    if count == 1:
-        return f"{count} {noun}"
-    return f"{count} {noun[:-1]}ies" if noun.endswith("y") else f"{count} {noun}s"
 
 
 def _redact(text: str, secrets: Sequence[str]) -> str:

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ._budget import count as _plural
 from ._cli_console import (
     _EXIT_NOTE,
     BASE_ENV,
@@ -25,7 +26,6 @@ from ._cli_console import (
     TOKEN_ENV,
     _Console,
     _nonneg_float,
-    _plural,
     _positive_int,
     _session,
 )
