@@ -21,7 +21,6 @@ Whose result an entry is (service and account) lives in ``_cache_scope``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import sys
@@ -33,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from . import _jconfig
 from ._atomic import write_atomic
+from ._jconfig import UID_PLACEHOLDER
 
 __all__ = [
     "CACHE_MAX_ENV",
@@ -59,8 +60,6 @@ DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
 DEFAULT_DISK_BYTES = 2 * 1024**3
 #: The environment variable that sets the disk cache's bound (bytes, or e.g. ``500MiB``, ``2G``).
 CACHE_MAX_ENV = "VANCE_CACHE_MAX_BYTES"
-#: Stands for "the uid of this job's own upload" in ``cn_configs``.
-UID_PLACEHOLDER = "<uid_from_upload>"
 
 _MAGIC = b"VFC1"
 #: An entry that also holds its receipt: magic, SHA-256 of (receipt length, receipt, data), then those.
@@ -90,46 +89,8 @@ def _check_receipt(receipt: str | None) -> bytes:
     return text.encode("ascii") if text.isascii() and text.isprintable() else b""
 
 
-def _normalise_uids(jconfig: Any) -> Any:
-    """A copy of ``jconfig`` with every own-upload ``image_uid`` written as the placeholder."""
-    if not isinstance(jconfig, dict):
-        return jconfig
-    out = dict(jconfig)
-    if isinstance(out.get("cn_configs"), list):
-        out["cn_configs"] = [
-            {**cn, "image_uid": UID_PLACEHOLDER}
-            if isinstance(cn, dict) and cn.get("image_uid") in (None, UID_PLACEHOLDER)
-            else cn
-            for cn in out["cn_configs"]
-        ]
-    if isinstance(out.get("config"), list):
-        out["config"] = [_normalise_uids(step) for step in out["config"]]
-    return out
-
-
-def canonical_jconfig(jconfig: dict[str, Any] | str) -> str:
-    """The canonical JSON text of a jconfig: sorted keys, no spaces.
-
-    A JSON string is parsed first (a UTF-8 BOM is ignored); text that is not
-    JSON is used as it is. ``image_uid`` placeholders (None or
-    ``"<uid_from_upload>"``) compare equal.
-
-    Examples
-    --------
-    >>> canonical_jconfig({"name": "denoise", "config": {"module": "denoise"}})
-    '{"config":{"module":"denoise"},"name":"denoise"}'
-    >>> canonical_jconfig('\\ufeff{"b": 1, "a": 2}')
-    '{"a":2,"b":1}'
-    """
-    value: Any = jconfig
-    if isinstance(jconfig, str):
-        try:
-            value = json.loads(jconfig.lstrip("\ufeff"))
-        except ValueError:
-            return jconfig
-    return json.dumps(
-        _normalise_uids(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+#: The canonical JSON text of a jconfig (:func:`vance_filters._jconfig.canonical`).
+canonical_jconfig = _jconfig.canonical
 
 
 def cache_key(data: bytes, jconfig: dict[str, Any] | str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import math
 import os
 import socket
@@ -27,12 +26,10 @@ import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
-from typing import IO, Any, Protocol, Union
+from typing import IO, Any, Protocol
 
-from . import _http, jobs
+from . import _answers, _http, _jconfig, jobs
 from ._cache import (
-    UID_PLACEHOLDER,
     DiskCache,
     MemoryCache,
     TieredCache,
@@ -41,7 +38,9 @@ from ._cache import (
 )
 from ._cache_scope import ScopedCache, cache_folder, cache_scope
 from ._durations import JobDurations, job_kind
-from ._http import RetryPolicy, Transport, _as_int
+from ._files import FileInput, read_file
+from ._http import RetryPolicy, Transport
+from ._jconfig import JConfig
 from ._pace import RequestPace
 from ._sniff import image_size, image_type
 from .errors import (
@@ -63,8 +62,6 @@ DEFAULT_BASE_URL = "https://api-service.vanceai.com/web_api/v1"
 TOKEN_ENV = "VANCE_API_TOKEN"
 BASE_ENV = "VANCE_API_BASE"
 
-FileInput = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[bytes]]
-JConfig = Union[dict[str, Any], str]  # noqa: UP007
 
 _LOOPBACK_NAMES = ("localhost",)
 #: The shared request budget of a client of a remote service (requests a second).
@@ -109,136 +106,6 @@ def _count(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{name}={value!r} is not allowed: expected an integer >= {low}")
     return value
-
-
-def _sniff_name(data: bytes) -> str:
-    kind = image_type(data)
-    return {"image/png": "image.png", "image/jpeg": "image.jpg"}.get(kind or "", "image")
-
-
-def _read_file(file: FileInput, filename: str | None) -> tuple[bytes, str]:
-    """The bytes to upload and the file name to send."""
-    if isinstance(file, (bytes, bytearray, memoryview)):
-        data = bytes(file)
-        name = None
-    elif isinstance(file, (str, os.PathLike)):
-        path = Path(os.fspath(file))
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise FileNotFoundError(
-                f"file={os.fspath(file)!r} cannot be read: {exc.strerror or exc}"
-            ) from None
-        name = path.name
-    elif hasattr(file, "read"):
-        data = file.read()
-        if isinstance(data, str):
-            raise TypeError("file= is a text file object: open it in binary mode ('rb')")
-        data = bytes(data)
-        raw_name = getattr(file, "name", None)
-        name = os.path.basename(raw_name) if isinstance(raw_name, str) else None
-    else:
-        raise TypeError(
-            f"file={type(file).__name__} is not supported: pass bytes, a path (str or "
-            "os.PathLike) or a binary file object"
-        )
-    if not data:
-        raise ValueError("file= is empty: there is no image to upload")
-    return data, filename or name or _sniff_name(data)
-
-
-def _parse_jconfig(jconfig: JConfig) -> dict[str, Any] | str:
-    """A dict (for dicts and JSON object text), or the text as given (the server judges it)."""
-    if isinstance(jconfig, dict):
-        return jconfig
-    if isinstance(jconfig, (bytes, bytearray)):
-        jconfig = bytes(jconfig).decode("utf-8-sig")
-    if not isinstance(jconfig, str):
-        raise TypeError(
-            f"jconfig={type(jconfig).__name__} is not supported: pass a dict or a JSON string"
-        )
-    try:
-        value = json.loads(jconfig.lstrip("\ufeff"))
-    except ValueError:
-        return jconfig
-    return value if isinstance(value, dict) else jconfig
-
-
-def _jconfig_text(jconfig: JConfig) -> str:
-    if isinstance(jconfig, dict):
-        return json.dumps(jconfig, ensure_ascii=False)
-    if isinstance(jconfig, (bytes, bytearray)):
-        return bytes(jconfig).decode("utf-8-sig")
-    if isinstance(jconfig, str):
-        return jconfig
-    raise TypeError(f"jconfig={type(jconfig).__name__} is not supported: pass a dict or a JSON string")
-
-
-def _fill_uids(jconfig: dict[str, Any], uid: str) -> dict[str, Any]:
-    """``jconfig`` with own-upload ``image_uid`` placeholders set to ``uid``."""
-    out = dict(jconfig)
-    if isinstance(out.get("cn_configs"), list):
-        out["cn_configs"] = [
-            {**cn, "image_uid": uid}
-            if isinstance(cn, dict) and cn.get("image_uid") in (None, UID_PLACEHOLDER)
-            else cn
-            for cn in out["cn_configs"]
-        ]
-    if isinstance(out.get("config"), list):
-        out["config"] = [
-            _fill_uids(step, uid) if isinstance(step, dict) else step for step in out["config"]
-        ]
-    return out
-
-
-def _str_field(data: dict[str, Any], key: str, endpoint: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise ProtocolError(
-            f"/{endpoint} answered without a {key!r} string (got {type(value).__name__})",
-            endpoint=endpoint,
-        )
-    return value
-
-
-def _int_field(data: dict[str, Any], key: str, endpoint: str, default: int | None = None) -> int:
-    value = data.get(key)
-    if value in (None, "") and default is not None:
-        return default
-    number = _as_int(value)
-    if number is None:
-        raise ProtocolError(
-            f"/{endpoint} answered {key}={str(value)[:40]!r}, not an integer", endpoint=endpoint
-        )
-    return number
-
-
-def _float_field(data: dict[str, Any], key: str, endpoint: str) -> float:
-    value = data.get(key)
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ProtocolError(
-            f"/{endpoint} answered {key}={str(value)[:40]!r}, not a number", endpoint=endpoint
-        ) from None
-
-
-def _parse_time(value: Any) -> Any:
-    import datetime as dt
-
-    if not isinstance(value, str) or not value:
-        return None
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(value.strip(), fmt)
-        except ValueError:
-            continue
-    try:
-        return dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
 
 
 class Client:
@@ -508,7 +375,7 @@ class Client:
     def submit(
         self,
         image: Any,
-        filter: SupportsApply,  # noqa: A002 - reads as the user's own words
+        filter: SupportsApply,
         *,
         on_limit: str = "downscale",
         upload_format: str = "auto",
@@ -623,18 +490,18 @@ class Client:
         >>> client.upload("cat.jpg").uid  # doctest: +SKIP
         '3f8484a52c47b9cc0c34067b5bdf08d3'
         """
-        data, name = _read_file(file, filename)
+        data, name = read_file(file, filename)
         fields = {"job": job} if job else {}
         ctype = image_type(data) or "application/octet-stream"
         answer = self._transport.call("upload", fields=fields, files={"file": (name, data, ctype)})
         # An answer without w / h: the size in the uploaded file's own header (0 if unreadable).
         width, height = image_size(data) or (0, 0)
         return Upload(
-            uid=_str_field(answer, "uid", "upload"),
+            uid=_answers.str_field(answer, "uid", "upload"),
             name=str(answer.get("name") or name),
-            width=_int_field(answer, "w", "upload", default=width),
-            height=_int_field(answer, "h", "upload", default=height),
-            filesize=_int_field(answer, "filesize", "upload", default=len(data)),
+            width=_answers.int_field(answer, "w", "upload", default=width),
+            height=_answers.int_field(answer, "h", "upload", default=height),
+            filesize=_answers.int_field(answer, "filesize", "upload", default=len(data)),
         )
 
     def transform(
@@ -681,7 +548,7 @@ class Client:
         """
         if not isinstance(uid, str) or not uid:
             raise ValueError(f"uid={uid!r} must be the non-empty uid returned by upload()")
-        fields = {"uid": uid, "jconfig": _jconfig_text(jconfig)}
+        fields = {"uid": uid, "jconfig": _jconfig.text(jconfig)}
         if webhook is not None:
             fields["webhook"] = self._check_webhook(webhook)
         wait = self.max_wait if max_wait is None else _positive("max_wait", max_wait)
@@ -690,7 +557,7 @@ class Client:
             "transform", fields=fields, read_timeout=read_timeout, idempotent=False
         )
         return Job(
-            trans_id=_str_field(answer, "trans_id", "transform"),
+            trans_id=_answers.str_field(answer, "trans_id", "transform"),
             status=str(answer.get("status") or "waiting"),
         )
 
@@ -734,7 +601,7 @@ class Client:
             )
         return Progress(
             status=status,
-            filesize=_int_field(answer, "filesize", "progress", default=0),
+            filesize=_answers.int_field(answer, "filesize", "progress", default=0),
             trans_id=trans_id,
         )
 
@@ -858,8 +725,8 @@ class Client:
         """
         answer = self._transport.call("point", method="GET", query=self.point_form == "query")
         return Credits(
-            total=_float_field(answer, "max_num", "point"),
-            used=_float_field(answer, "used_num", "point"),
+            total=_answers.float_field(answer, "max_num", "point"),
+            used=_answers.float_field(answer, "used_num", "point"),
         )
 
     def credit_history(self, *, page: int = 1, limit: int = 20) -> HistoryPage:
@@ -876,13 +743,13 @@ class Client:
         rows = answer.get("datas", answer.get("data", []))
         if not isinstance(rows, list):
             raise ProtocolError("/points/record answered without a 'datas' list", endpoint="points/record")
-        entries = tuple(_history_entry(row) for row in rows if isinstance(row, dict))
+        entries = tuple(_answers.history_entry(row) for row in rows if isinstance(row, dict))
         return HistoryPage(
             entries=entries,
-            current_page=_int_field(answer, "current_page", "points/record", default=page),
-            last_page=_int_field(answer, "last_page", "points/record", default=page),
-            per_page=_int_field(answer, "per_page", "points/record", default=limit),
-            total=_int_field(answer, "total", "points/record", default=len(entries)),
+            current_page=_answers.int_field(answer, "current_page", "points/record", default=page),
+            last_page=_answers.int_field(answer, "last_page", "points/record", default=page),
+            per_page=_answers.int_field(answer, "per_page", "points/record", default=limit),
+            total=_answers.int_field(answer, "total", "points/record", default=len(entries)),
         )
 
     def iter_credit_history(self, *, limit: int = 20) -> Iterator[HistoryEntry]:
@@ -953,8 +820,8 @@ class Client:
         >>> result.cached  # doctest: +SKIP
         False
         """
-        data, name = _read_file(file, filename)
-        config = _parse_jconfig(jconfig)
+        data, name = read_file(file, filename)
+        config = _jconfig.parse(jconfig)
         if webhook is not None:
             self._check_webhook(webhook)
         if max_wait is not None:
@@ -1002,7 +869,7 @@ class Client:
                     return resumed
                 journal.discard(journal_key, trans_id=entry.trans_id)  # unknown or failed: redo
         upload = self.upload(data, filename=name)
-        sent = _fill_uids(config, upload.uid) if isinstance(config, dict) else config
+        sent = _jconfig.with_uid(config, upload.uid) if isinstance(config, dict) else config
         kind = job_kind(config, upload.width, upload.height)
         submitted = time.monotonic()
         budget = self.max_wait if max_wait is None else max_wait
@@ -1070,8 +937,8 @@ class Client:
         """
         if self._cache is None:
             return False
-        data, _ = _read_file(file, None)
-        return cache_key(data, _parse_jconfig(jconfig)) in self._cache
+        data, _ = read_file(file, None)
+        return cache_key(data, _jconfig.parse(jconfig)) in self._cache
 
     def pending_job(self, file: FileInput, jconfig: JConfig) -> str | None:
         """The trans_id of a job sent for ``file`` under ``jconfig`` and not yet cached (the journal's), or None.
@@ -1087,8 +954,8 @@ class Client:
         """
         if self._cache is None or self._journal is None:
             return None
-        data, _ = _read_file(file, None)
-        entry = self._journal.get(self._cache.scoped(cache_key(data, _parse_jconfig(jconfig))))
+        data, _ = read_file(file, None)
+        entry = self._journal.get(self._cache.scoped(cache_key(data, _jconfig.parse(jconfig))))
         return None if entry is None else entry.trans_id
 
     def redact(self, text: str) -> str:
@@ -1122,8 +989,8 @@ class Client:
         """
         if self._cache is None:
             return False
-        data, _ = _read_file(file, None)
-        return self._cache.discard(cache_key(data, _parse_jconfig(jconfig)))
+        data, _ = read_file(file, None)
+        return self._cache.discard(cache_key(data, _jconfig.parse(jconfig)))
 
     def redownload(self, trans_id: str, file: FileInput, jconfig: JConfig) -> bytes:
         """Download a paid result again (free) and make it the cached result of ``file`` under ``jconfig``.
@@ -1143,8 +1010,8 @@ class Client:
         """
         data = self.download(trans_id)
         if self._cache is not None:
-            upload, _ = _read_file(file, None)
-            self._cache.put(cache_key(upload, _parse_jconfig(jconfig)), data, receipt=trans_id)
+            upload, _ = read_file(file, None)
+            self._cache.put(cache_key(upload, _jconfig.parse(jconfig)), data, receipt=trans_id)
         return data
 
     def process(self, file: FileInput, jconfig: JConfig, *, webhook: str | None = None) -> bytes:
@@ -1177,21 +1044,3 @@ def _naming(trans_id: str) -> Iterator[None]:
 def _check_trans_id(trans_id: Any) -> None:
     if not isinstance(trans_id, str) or not trans_id:
         raise ValueError(f"trans_id={trans_id!r} must be the non-empty trans_id of a job")
-
-
-def _history_entry(row: dict[str, Any]) -> HistoryEntry:
-    def number(key: str) -> float:
-        try:
-            return float(row.get(key) or 0)
-        except (TypeError, ValueError):
-            return 0.0
-
-    return HistoryEntry(
-        point_type=str(row.get("point_type", "")),
-        job=str(row.get("job", "")),
-        info=str(row.get("info", "")),
-        point=number("point"),
-        balance=number("balance"),
-        created_at=_parse_time(row.get("created_at")),
-    )
-
