@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - the tests run with the extra in
     ) from exc
 
 from . import _outputs, batch, imaging
+from ._choices import ON_LIMIT, UPLOAD_FORMATS, check_choice
 from ._defaults import default_client
 from .client import TOKEN_ENV
 from .errors import AuthenticationError, ConfigError
@@ -157,12 +158,12 @@ def map(
         raise ConfigError(f"overwrite={overwrite!r} is not allowed: expected True or False")
     if return_exceptions not in (True, False):
         raise ConfigError(f"return_exceptions={return_exceptions!r} is not allowed: expected True or False")
-    from .filters import _ON_LIMIT, _UPLOAD_FORMATS, Filter, _check_choice
+    from .filters import Filter
 
     if not isinstance(flt, Filter):
         raise TypeError(f"flt={flt!r} is not a vance_filters filter or pipeline")
-    _check_choice("on_limit", on_limit, _ON_LIMIT)
-    _check_choice("upload_format", upload_format, _UPLOAD_FORMATS)
+    check_choice("on_limit", on_limit, ON_LIMIT)
+    check_choice("upload_format", upload_format, UPLOAD_FORMATS)
     client = client if client is not None else default_client()
     out = Path(output_dir).expanduser().resolve() if output_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():

@@ -24,14 +24,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, overload
 import numpy as np
 from PIL import Image, ImageColor, ImageFilter
 
-from . import _budget, imaging
-from . import provenance as _provenance
-from . import frames as _frames
+from . import _apply
+from ._choices import OnLimit, UploadFormat, check_choice
 from ._defaults import default_client
 from ._features import ANIME_STRENGTH, ANIME_STYLES, CONTROLNETS, FEATURES, Feature
-from ._memo import memo_for
 from ._warn import user_stacklevel
-from .errors import ConfigError, ResultDecodeError, ResultTooLargeError, VanceError
+from .errors import ConfigError
 from .frames import FramesOption
 
 if TYPE_CHECKING:
@@ -56,20 +54,8 @@ __all__ = [
 ]
 
 ImageT = TypeVar("ImageT", Image.Image, np.ndarray, bytes)
-OnLimit = Literal["downscale", "raise", "tile"]
-UploadFormat = Literal["auto", "png", "jpeg"]
 
-_ON_LIMIT = ("downscale", "raise", "tile")
-_UPLOAD_FORMATS = ("auto", "png", "jpeg")
 _OUTPUT_OPTIONS = ("format", "quality", "dpi", "background")
-
-
-def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(
-            f"{name}={value!r} is not allowed: expected one of "
-            + ", ".join(repr(a) for a in allowed)
-        )
 
 
 class Filter(ImageFilter.MultibandFilter):
@@ -247,7 +233,7 @@ class Filter(ImageFilter.MultibandFilter):
         >>> out.shape, out.dtype, stack.shape
         ((16, 20, 3), dtype('uint8'), (4, 16, 20, 3))
         """
-        return _run(
+        return _apply.run(
             self,
             image,
             client=client,
@@ -300,180 +286,6 @@ class Filter(ImageFilter.MultibandFilter):
         result = self.apply(pil)
         result.load()
         return result.im
-
-
-def _run(
-    flt: Filter,
-    image: Any,
-    *,
-    client: Client | None,
-    on_limit: OnLimit,
-    upload_format: UploadFormat,
-    frames: FramesOption = "all",
-    max_credits: float | None = None,
-) -> Any:
-    """Prepare, run the job (through the cache), and restore the caller's kind of image.
-
-    A multi-frame input goes to :func:`vance_filters.frames.run` (every frame,
-    through the batch layer) unless ``frames="first"``.
-
-    A repeat of a finished call is answered from the client's memo of decoded
-    results (``_memo``): one hash of the input, no encode, request or decode.
-    A paid result is never lost and a bad one never sticks:
-
-    - The result may claim at most 4x the pixels promised for it (at least
-      4 MP, at most ``imaging.MAX_RESULT_PIXELS``, read at each call so it can
-      be adjusted); a larger claim is refused undecoded (``ResultTooLargeError``
-      with the trans_id; the bytes stay cached: they are what the service sent).
-    - A fresh download that does not decode is downloaded again by trans_id
-      (free); if that copy decodes it replaces the cached one. Otherwise the
-      first error is raised, naming the trans_id; the raw bytes stay cached.
-    - A cache hit that does not decode is dropped from the cache, so the next
-      call runs the job again instead of failing for ever.
-    """
-    _check_choice("on_limit", on_limit, _ON_LIMIT)
-    _check_choice("upload_format", upload_format, _UPLOAD_FORMATS)
-    _frames.check_frames(frames)
-    _check_max_credits(max_credits)
-    client = client if client is not None else default_client()
-    with _provenance.recording() as recorder:  # the jobs behind this result, for its provenance
-        out = _run_recorded(flt, image, client=client, recorder=recorder, on_limit=on_limit,
-                            upload_format=upload_format, frames=frames, max_credits=max_credits)
-    return _provenance.attach(out, recorder)
-
-
-def _run_recorded(
-    flt: Filter,
-    image: Any,
-    *,
-    client: Client,
-    recorder: _provenance.Recorder,
-    on_limit: OnLimit,
-    upload_format: UploadFormat,
-    frames: FramesOption,
-    max_credits: float | None,
-) -> Any:
-    if _frames.is_multiframe(image, frames=frames):
-        if frames is True or frames == "all":
-            return _frames.run(
-                flt,
-                image,
-                frames=frames,
-                max_credits=max_credits,
-                client=client,
-                on_limit=on_limit,
-                upload_format=upload_format,
-            )
-        image = image[0]  # frames="first" on a stack (T, H, W, C): its first frame
-    if on_limit == "tile":
-        from . import tiles  # tiles runs through batch, which imports this module
-
-        return tiles.apply(flt, image, client=client, upload_format=upload_format, max_credits=max_credits)
-    if max_credits is not None:
-        _budget.check(
-            float(flt.cost),
-            max_credits=max_credits,
-            client=client,
-            what="this call of 1 image",
-            per_result=flt.cost,
-            fewer="a cheaper filter",
-        )
-    jconfig = flt.to_jconfig()
-    memo = memo_for(client)
-    memo_key = memo.key(image, jconfig, (on_limit, upload_format)) if memo is not None else None
-    if memo is not None and memo_key is not None:
-        remembered = memo.get(memo_key)
-        if remembered is not None:
-            _provenance.recall(client, memo_key)  # the jobs behind it, now as cache hits
-            return remembered
-    out = _run_job(flt, image, client=client, jconfig=jconfig, on_limit=on_limit, upload_format=upload_format)
-    if memo is not None and memo_key is not None:
-        memo.put(memo_key, out)
-        _provenance.remember(client, memo_key, recorder)
-    return out
-
-
-def _check_max_credits(max_credits: object) -> None:
-    if max_credits is None:
-        return
-    if (
-        isinstance(max_credits, bool)
-        or not isinstance(max_credits, numbers.Real)
-        or not float(max_credits) >= 0
-    ):
-        raise ConfigError(
-            f"max_credits={max_credits!r} is not allowed: expected a number >= 0, or None for no limit"
-        )
-
-
-def _run_job(
-    flt: Filter,
-    image: Any,
-    *,
-    client: Client,
-    jconfig: dict[str, Any],
-    on_limit: OnLimit,
-    upload_format: UploadFormat,
-) -> Any:
-    # "tile" never gets here (_run_recorded hands it to vance_filters.tiles).
-    prepared = imaging.prepare(
-        image, upload_format=upload_format, on_limit="raise" if on_limit == "raise" else "downscale"
-    )
-    width, height = imaging.promised_size(prepared, flt.scale)
-    pixel_limit = min(imaging.MAX_RESULT_PIXELS, max(4 * width * height, 4_000_000))
-    background = getattr(flt.steps()[-1], "background", None)  # (r, g, b) once normalised
-
-    def restore(data: bytes, trans_id: str | None) -> Any:
-        return imaging.restore(
-            data,
-            prepared,
-            scale=flt.scale,
-            output=flt.output,
-            out_format=flt.out_format,
-            dpi=flt.out_dpi,
-            quality=flt.out_quality,
-            trans_id=trans_id,
-            max_result_pixels=pixel_limit,
-            background=background,
-        )
-
-    def scrubbed(error: ResultDecodeError) -> ResultDecodeError:
-        # The message quotes the result's first bytes, which a hostile server may fill
-        # with the token it was sent.
-        error.message = client.redact(error.message)
-        error.args = (error.message,)
-        return error
-
-    result = client.run_job(prepared.data, jconfig, filename=prepared.filename)
-    _provenance.report_job(flt, result, prepared.data, jconfig, client.base_url, image)
-    try:
-        return restore(result.data, result.trans_id)
-    except ResultTooLargeError as exc:
-        exc.hint = (
-            f"This filter promised a {width}x{height} result; a result claiming over "
-            f"{pixel_limit} pixels is refused (imaging.MAX_RESULT_PIXELS caps the limit). "
-            "The raw bytes stay cached and client.download(trans_id) fetches them free"
-        )
-        raise
-    except ResultDecodeError as exc:
-        failure = scrubbed(exc)
-    if result.cached or result.trans_id is None:
-        client.forget(prepared.data, jconfig)
-        failure.hint = (
-            "The cached copy of this result was unreadable and has been dropped: "
-            "call again to run the job anew"
-        )
-        raise failure
-    try:
-        again = client.redownload(result.trans_id, prepared.data, jconfig)
-    except VanceError:
-        raise failure from None
-    if again == result.data:
-        raise failure
-    try:
-        return restore(again, result.trans_id)
-    except ResultDecodeError:
-        raise failure from None
 
 
 def _color(value: Any) -> tuple[int, int, int]:
@@ -941,7 +753,7 @@ class ToAnime(FeatureFilter):
     module: ClassVar[str] = "img2anime"
 
     def _check(self) -> None:
-        _check_choice("ToAnime: look", self.look, ("cartoon", "realistic"))
+        check_choice("ToAnime: look", self.look, ("cartoon", "realistic"))
         if not isinstance(self.style, str) or self.style not in ANIME_STYLES:
             raise ConfigError(
                 f"ToAnime: style={self.style!r} is not allowed: expected one of "

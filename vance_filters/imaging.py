@@ -53,6 +53,7 @@ from PIL import Image
 
 from . import _encode, _exif
 from ._background import check_background, compose, coverage
+from ._choices import UPLOAD_FORMATS, check_choice
 from ._convert import (
     DTYPE_RANGES,
     WIDE_GRAY_MODES,
@@ -110,7 +111,6 @@ ImageInput = Image.Image | np.ndarray | bytes | bytearray | memoryview | str | o
 Kind = Literal["pil", "array", "bytes", "path"]
 _OUTPUTS = ("same", "rgb", "rgba")
 _OUT_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG"}
-_UPLOAD_FORMATS = ("auto", "png", "jpeg")
 _ON_LIMIT = ("downscale", "raise")
 #: Container formats kept when bytes come back as bytes; others become PNG.
 _ALPHA_CONTAINERS = ("PNG", "WEBP", "TIFF", "GIF")
@@ -404,14 +404,6 @@ def _intake_pil(
 # --------------------------------------------------------------------------- prepare
 
 
-def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(
-            f"{name}={value!r} is not allowed: expected one of "
-            + ", ".join(repr(a) for a in allowed)
-        )
-
-
 def _check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name}={value!r} is not allowed: expected a positive integer")
@@ -481,8 +473,8 @@ def prepare(
     >>> prepared.source.kind, prepared.source.layout, prepared.source.dtype
     ('array', 'HW3', 'uint8')
     """
-    _check_choice("upload_format", upload_format, _UPLOAD_FORMATS)
-    _check_choice("on_limit", on_limit, _ON_LIMIT)
+    check_choice("upload_format", upload_format, UPLOAD_FORMATS)
+    check_choice("on_limit", on_limit, _ON_LIMIT)
     _check_positive_int("max_bytes", max_bytes)
     _check_positive_int("max_pixels", max_pixels)
     colour, alpha, source = _intake(image)
@@ -700,7 +692,7 @@ def restore(
     >>> out.shape, out.dtype
     ((4, 6), dtype('float32'))
     """
-    _check_choice("output", output, _OUTPUTS)
+    check_choice("output", output, _OUTPUTS)
     if out_format is not None and str(out_format).lower() not in _OUT_FORMATS:
         raise ConfigError(f"out_format={out_format!r} is not allowed: expected 'jpg' or 'png'")
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:

@@ -25,6 +25,7 @@ from . import frames as _frames
 from . import imaging
 from ._budget import count, pictures
 from ._cache import cache_key, format_bytes
+from ._choices import ON_LIMIT, UPLOAD_FORMATS, check_choice
 from .errors import VanceError
 
 if TYPE_CHECKING:
@@ -460,10 +461,9 @@ def plan(
     total: 2 credits, 1 upload (...) for 1 input; balance 500 (enough)
     """
     from ._defaults import default_client  # the default client sits above this module
-    from .filters import _ON_LIMIT, _UPLOAD_FORMATS, _check_choice
 
-    _check_choice("on_limit", on_limit, _ON_LIMIT)
-    _check_choice("upload_format", upload_format, _UPLOAD_FORMATS)
+    check_choice("on_limit", on_limit, ON_LIMIT)
+    check_choice("upload_format", upload_format, UPLOAD_FORMATS)
     _frames.check_frames(frames)
     client = client if client is not None else default_client()
     rows = _rows(
