@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from vance_filters import errors
-from vance_filters._http import excerpt, redact
+from vance_filters._redact import excerpt, redact
 from vance_filters.client import Client
 from vance_filters.testing import Emulator
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._http import excerpt, redact
+from ._redact import excerpt, redact
 from ._sniff import image_format
 from .records import STATUSES
 

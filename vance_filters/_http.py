@@ -1,9 +1,9 @@
-"""The HTTP exchange with the VanceAI web API: session, retries, envelopes, redaction.
+"""The HTTP exchange with the VanceAI web API: session, retries, envelopes, downloads.
 
 This module knows the wire: one :class:`requests.Session` with a pooled
 adapter, form / multipart request bodies (the API token goes into a URL only
 for ``GET /point?api_token=...``, the one form the vendor documents for it; a
-logging filter keeps that URL out of urllib3's log records), the
+logging filter, :mod:`vance_filters._redact`, keeps that URL out of urllib3's log records), the
 ``{"code", "msg"}`` / ``{"code": 200, "data"}`` envelopes, streamed downloads
 (judged by their bytes, whatever their Content-Type says), one request budget
 shared by every thread (:class:`~vance_filters._pace.RequestPace`), and retries
@@ -28,7 +28,6 @@ import logging
 import math
 import os
 import random
-import re
 import tempfile
 import threading
 import time
@@ -43,6 +42,7 @@ from requests.adapters import HTTPAdapter
 
 from . import _outage
 from ._pace import RequestPace
+from ._redact import excerpt, redact, redact_value
 from ._sniff import image_format
 from .errors import (
     IncompleteDownloadError,
@@ -60,8 +60,6 @@ __all__ = [
     "NEVER_RETRY_CODES",
     "RetryPolicy",
     "Transport",
-    "excerpt",
-    "redact",
 ]
 
 logger = logging.getLogger("vance_filters")
@@ -78,19 +76,6 @@ DOWNLOAD_CHUNK = 1 << 20
 MAX_RETRY_SLEEP = 120.0
 #: Cap on a single ``Retry-After`` honoured (seconds).
 MAX_RETRY_AFTER = 60.0
-#: How much of an unexpected body an error message quotes.
-EXCERPT_CHARS = 200
-#: Largest Content-Length trusted for preallocating the download buffer (bytes).
-_MAX_PREALLOC = 512 * 1024 * 1024
-#: Bodies read in full when they are not the expected image (bytes).
-_MAX_ERROR_BODY = 64 * 1024
-
-_TOKEN_FIELD = re.compile(r"""(api[_-]?token["']?\s*[=:]\s*["']?)[^&\s"',;<>}]+""", re.IGNORECASE)
-#: A literal token shorter than this is not searched for in free text (it would garble
-#: words); ``api_token=...`` fields are redacted whatever their length.
-MIN_TOKEN_CHARS = 6
-#: Characters a token is made of: a match must not sit inside a longer run of them.
-_TOKEN_CHARS = "A-Za-z0-9_\\-"
 #: HTTP statuses after which a request may or may not have been acted on.
 AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 #: Appended to the error that ends a transform which may have reached the service.
@@ -100,99 +85,10 @@ LOST_TRANSFORM_HINT = (
     "a result is downloaded: look at client.credit_history() or the vendor's dashboard, and "
     "run the image again later (a webhook= or a larger max_wait= avoids a long blocking read)"
 )
-_TAG = re.compile(r"<[^>]*>")
-_SPACE = re.compile(r"\s+")
-
-
-def redact(text: str, token: str | None = None) -> str:
-    """Remove an API token from ``text``.
-
-    The value of anything that looks like an ``api_token=...`` /
-    ``"api_token": "..."`` field is replaced, and so is the literal ``token``
-    where it stands whole (not inside a longer run of letters, digits, ``_`` or
-    ``-``), when it is at least ``MIN_TOKEN_CHARS`` long: a one-letter token
-    must not garble words.
-
-    Examples
-    --------
-    >>> redact("GET /point?api_token=abc123&x=1")
-    'GET /point?api_token=***&x=1'
-    >>> redact("token abc123def here", "abc123def")
-    'token *** here'
-    >>> redact("a token a", "a")
-    'a token a'
-    """
-    if token and len(token) >= MIN_TOKEN_CHARS:
-        pattern = rf"(?<![{_TOKEN_CHARS}]){re.escape(token)}(?![{_TOKEN_CHARS}])"
-        text = re.sub(pattern, "***", text)
-    return _TOKEN_FIELD.sub(r"\1***", text)
-
-
-class _RedactingFilter(logging.Filter):
-    """Rewrites urllib3's records so no ``api_token=...`` of a URL reaches a handler.
-
-    urllib3 logs each request as ``'%s://%s:%s "%s %s %s" %s %s'`` with the path
-    and query string among the arguments (``GET /point?api_token=...``).
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and "token" in record.msg.lower():
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact(arg) if isinstance(arg, str) else
-                redact(str(arg)) if isinstance(arg, BaseException) else arg
-                for arg in record.args
-            )
-        elif isinstance(record.args, dict):
-            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
-        return True
-
-
-#: The loggers of urllib3 that quote request URLs.
-_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
-
-
-def _install_log_filter() -> None:
-    """Put the redacting filter on urllib3's URL-quoting loggers (once)."""
-    for name in _URL_LOGGERS:
-        log = logging.getLogger(name)
-        if not any(isinstance(f, _RedactingFilter) for f in log.filters):
-            log.addFilter(_RedactingFilter())
-
-
-_install_log_filter()
-
-
-def _redact_obj(obj: Any, token: str | None) -> Any:
-    if isinstance(obj, str):
-        return redact(obj, token)[:500]
-    if isinstance(obj, dict):
-        return {redact(str(k), token): _redact_obj(v, token) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_redact_obj(v, token) for v in obj]
-    return obj
-
-
-def excerpt(body: bytes, token: str | None = None, *, limit: int = EXCERPT_CHARS) -> str:
-    """A short, printable, token-free excerpt of a response body.
-
-    HTML tags are dropped, whitespace collapsed and the result cut to
-    ``limit`` characters.
-
-    Examples
-    --------
-    >>> excerpt(b"<html><body><h1>502 Bad Gateway</h1></body></html>")
-    '502 Bad Gateway'
-    """
-    text = body[: limit * 20].decode("utf-8", errors="replace")
-    text = _TAG.sub(" ", text)
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = redact(_SPACE.sub(" ", text).strip(), token)
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return text
-
+#: Largest Content-Length trusted for preallocating the download buffer (bytes).
+_MAX_PREALLOC = 512 * 1024 * 1024
+#: Bodies read in full when they are not the expected image (bytes).
+_MAX_ERROR_BODY = 64 * 1024
 
 def _parse_retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
@@ -554,7 +450,7 @@ class Transport:
             if code is not None and code != 200:
                 error: VanceError = error_for_code(
                     code,
-                    _redact_obj(envelope.get("msg"), token),
+                    redact_value(envelope.get("msg"), token),
                     endpoint=endpoint,
                     trans_id=trans_id,
                 )

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Protocol
 
-from . import _answers, _http, _jconfig, jobs
+from . import _answers, _http, _jconfig, _redact, jobs
 from ._cache import (
     DiskCache,
     MemoryCache,
@@ -969,7 +969,7 @@ class Client:
         'got ***'
         """
         token = self._api_token or os.environ.get(TOKEN_ENV, "").strip() or None
-        return _http.redact(text, token)
+        return _redact.redact(text, token)
 
     def forget(self, file: FileInput, jconfig: JConfig) -> bool:
         """Drop the cached result of ``file`` under ``jconfig`` (memory and disk).

@@ -19,7 +19,7 @@ one credit charged, at the download?), a second ``/download`` (free?). With
 whether the service accepts it in a workflow and how it bills a multi-step job.
 
 The token appears only in the documented ``/point`` query string; every body or
-error quoted is redacted with :func:`vance_filters._http.redact`, and urllib3's
+error quoted is redacted with :func:`vance_filters._redact.redact`, and urllib3's
 DEBUG lines about that URL are redacted by the filter :mod:`vance_filters._http` installs.
 """
 
@@ -61,7 +61,7 @@ from ._doctor_shapes import (
     quote,
 )
 from ._features import FEATURES
-from ._http import excerpt, redact
+from ._redact import excerpt, redact
 from .records import STATUSES, TERMINAL_STATUSES
 
 __all__ = [
