@@ -198,8 +198,11 @@ def _background_model(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The coefficients of a smooth backdrop (a quadratic surface per channel) fitted to the
     image's edges, and the mask of the edge pixels it fits.
 
-    A robust fit: the subject may touch any edge (the bottom one of a portrait, any of a
-    crop), so the edge pixels far from the surface are dropped and it is fitted again."""
+    A robust fit: the subject may touch any edge (the bottom one of a portrait, any side of a
+    crop), so the edge pixels far from the surface are dropped and it is fitted again. It
+    starts from each side's median colour and from all the edges' one, and keeps the
+    smoothest surface that fits many edge pixels: a backdrop is plain, a subject has detail.
+    """
     h, w = arr.shape[:2]
     edges = np.zeros((h, w), bool)
     edges[[0, -1], :] = True
@@ -207,14 +210,24 @@ def _background_model(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ys, xs = np.nonzero(edges)
     basis = _surface(w, h, xs.astype(np.float64), ys.astype(np.float64))
     values = arr[edges]
-    # Start from the edges' median colour: a subject touching them is the smaller part.
-    resid = np.abs(values - np.median(values, axis=0)).max(axis=1)
-    keep = resid <= max(12.0, 3.0 * float(np.median(resid)))
-    coeffs = np.zeros((6, arr.shape[2]))
-    for _ in range(4):
-        coeffs, *_ = np.linalg.lstsq(basis[keep], values[keep], rcond=None)
-        resid = np.abs(values - basis @ coeffs).max(axis=1)
-        keep = resid <= max(4.0, 3.0 * float(np.median(resid[keep])) + 2.0)
+    sides = [ys == 0, ys == h - 1, xs == 0, xs == w - 1, np.ones(len(ys), bool)]
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for side in sides:
+        resid = np.abs(values - np.median(values[side], axis=0)).max(axis=1)
+        keep = resid <= 12.0
+        if keep.sum() < 8:
+            continue
+        for _ in range(4):
+            coeffs, *_ = np.linalg.lstsq(basis[keep], values[keep], rcond=None)
+            resid = np.abs(values - basis @ coeffs).max(axis=1)
+            keep = resid <= max(4.0, 3.0 * float(np.median(resid[keep])) + 2.0)
+        score = keep.sum() / (1.0 + float(np.median(resid[keep])))
+        if best is None or score > best[0]:
+            best = (score, coeffs, keep)
+    if best is None:  # no side is plain: the least-squares surface of all the edges
+        coeffs, *_ = np.linalg.lstsq(basis, values, rcond=None)
+        best = (0.0, coeffs, np.ones(len(ys), bool))
+    _, coeffs, keep = best
     fitted = np.zeros((h, w), bool)
     fitted[ys[keep], xs[keep]] = True
     return coeffs, fitted
@@ -291,22 +304,26 @@ def foreground_mask(img: Image.Image) -> Image.Image:
     hard = (~background).view(np.uint8)
     hard = _rank3(_rank3(hard, np.minimum), np.maximum)  # opening: drop speckles
     # Closing: bridge a shaded part of the subject that matches the backdrop (a chin in shadow).
+    opened = hard
     reach = max(1, round(min(hard.shape) * _CLOSING))
     for op in [np.maximum] * reach + [np.minimum] * reach:
         hard = _rank3(hard, op)
     coarse = np.asarray(Image.fromarray(hard * np.uint8(255), "L").resize(img.size, Image.Resampling.BILINEAR))
-    return Image.fromarray(_refine(rgb, coarse, coeffs, (w, h), threshold), "L")
+    bridged = np.asarray(Image.fromarray((hard > opened).view(np.uint8) * np.uint8(255), "L")
+                         .resize(img.size, Image.Resampling.BILINEAR)) > 0
+    return Image.fromarray(_refine(rgb, coarse, bridged, coeffs, (w, h), threshold), "L")
 
 
-def _refine(rgb: Image.Image, coarse: np.ndarray, coeffs: np.ndarray, small: tuple[int, int],
-            threshold: float) -> np.ndarray:
-    """``coarse`` (uint8, full size) with its outline decided again at full resolution."""
+def _refine(rgb: Image.Image, coarse: np.ndarray, bridged: np.ndarray, coeffs: np.ndarray,
+            small: tuple[int, int], threshold: float) -> np.ndarray:
+    """``coarse`` (uint8, full size) with its outline decided again at full resolution
+    (``bridged``: where the closing filled it in, also decided again near the outline)."""
     width, height = rgb.size
     outline = (coarse > 0) & (coarse < 255)
     if not outline.any():
         return coarse.copy()
     band = _near_any(outline, _EDGE_INSIDE)
-    band |= _near_any(outline, _EDGE_REACH) & (coarse == 0)
+    band |= _near_any(outline, _EDGE_REACH) & ((coarse == 0) | bridged)
     calm = np.asarray(rgb.filter(ImageFilter.BoxBlur(1)), dtype=np.float64)  # sensor noise, 3x3
     by, bx = np.nonzero(band)
     # The backdrop's surface at the full-resolution pixels' centres, in the small copy's grid.
