@@ -260,6 +260,8 @@ def count(
     8
     >>> count(vf.Repair(), 3000, 2000, max_pixels=1_000_000)
     9
+    >>> count(vf.RemoveBackground(), 3000, 2000, max_pixels=1_000_000)  # at most
+    9
     """
     tiles = layout(width, height, scale=flt.scale, margin=margin, max_pixels=max_pixels,
                    max_result_pixels=max_result_pixels)
