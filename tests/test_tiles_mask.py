@@ -11,6 +11,7 @@ finds on a small copy.
 from __future__ import annotations
 
 import io
+import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -279,3 +280,30 @@ def test_a_pipeline_and_streaming_are_refused_before_any_upload(
     with pytest.raises(vf.ConfigError, match="out="):
         tiles.apply(vf.RemoveBackground(), src, client=vance_client, out=tmp_path / "x.png")
     assert vance_emulator.request_count("upload") == 0 and vance_emulator.credits_used == 0
+
+
+def test_cli_remove_background_in_tiles(
+    vance_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from vance_filters import cli
+
+    monkeypatch.setattr(_images, "MAX_UPLOAD_PIXELS", SMALL_LIMIT)
+    monkeypatch.setattr(tiles, "MAX_PIXELS", SMALL_LIMIT)
+    monkeypatch.setenv("VANCE_API_TOKEN", vance_emulator.api_token)
+    monkeypatch.setenv("VANCE_API_BASE", vance_emulator.url)
+    rgb, body = scene(*SMALL, seed=7)
+    source = tmp_path / "big.png"
+    Image.fromarray(rgb).save(source)
+    bound = tiles.count(vf.RemoveBackground(), *SMALL)
+    code = cli.main(["remove-background", str(source), "-o", str(tmp_path / "plan"), "--on-limit", "tile",
+                     "--dry-run", "--json"])
+    planned = json.loads(capsys.readouterr().out)
+    assert code == 0 and planned["totals"]["credits"] == bound  # before the mask is known: the upper bound
+    code = cli.main(["remove-background", str(source), "-o", str(tmp_path / "out"), "-q", "--on-limit", "tile"])
+    assert code == 0, capsys.readouterr().err
+    with Image.open(tmp_path / "out" / "big.png") as out:
+        assert out.size == SMALL and out.mode == "RGBA"
+        assert np.array_equal(np.asarray(out.convert("RGB")), rgb)
+        alpha = np.asarray(out.getchannel("A"))
+    assert (alpha[body] > 128).mean() > 0.98 and (alpha[~body] < 128).mean() > 0.98
+    assert vance_emulator.credits_used == len(vance_emulator.uploads) <= bound
