@@ -97,6 +97,23 @@ def sent_tiles(emu: Emulator, src: np.ndarray, layout: list[tiles.Tile]) -> tupl
     return sent, len(emu.uploads)
 
 
+def test_the_stand_ins_edge_needs_full_resolution() -> None:
+    """The matting stand-in decides its edge pixel by pixel: a crop's edge is the whole image's
+    there, and a mask found on a copy downscaled 4x and scaled back is visibly off along it."""
+    src, body = scene(1200, 900, seed=1)
+    whole = np.asarray(_processing.foreground_mask(Image.fromarray(src)), float)
+    assert (whole[body] > 128).mean() > 0.99 and (whole[~body] < 128).mean() > 0.99
+    crop = np.asarray(_processing.foreground_mask(Image.fromarray(np.ascontiguousarray(src[100:500, 150:650]))), float)
+    inner = (slice(CONTEXT, -CONTEXT), slice(CONTEXT, -CONTEXT))
+    assert np.abs(crop - whole[100:500, 150:650])[inner].mean() < 0.5
+    small = Image.fromarray(src).resize((300, 225), Image.Resampling.BOX)
+    scaled = np.asarray(_processing.foreground_mask(small).resize((1200, 900), Image.Resampling.BILINEAR), float)
+    edge = (np.abs(np.diff(body.astype(np.int8), axis=0, prepend=0)) > 0) | (
+        np.abs(np.diff(body.astype(np.int8), axis=1, prepend=0)) > 0)
+    near = _processing._near_any(edge, 3)  # within 3 px of the edge
+    assert np.abs(scaled - whole)[near].mean() > 40  # smeared over ~4 px, strands faded (~90 levels)
+
+
 @pytest.fixture(scope="module")
 def small_limits() -> Iterator[None]:
     """The emulator refuses uploads over LIMIT pixels; the tiler and the upload preparation cut for it."""
