@@ -252,18 +252,10 @@ def _grow(seeds: np.ndarray, down: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def _near_any(mask: np.ndarray, reach: int) -> np.ndarray:
-    """The pixels within ``reach`` (a square) of a True pixel of ``mask``: two running sums."""
-    counts = mask.astype(np.int32)
-    for axis in (0, 1):
-        n = counts.shape[axis]
-        total = np.cumsum(counts, axis=axis)
-        hi = np.take(total, np.minimum(np.arange(n) + reach, n - 1), axis=axis)
-        lo_index = np.arange(n) - reach - 1
-        lo = np.take(total, np.maximum(lo_index, 0), axis=axis)
-        shape = [1, 1]
-        shape[axis] = n
-        counts = hi - np.where((lo_index >= 0).reshape(shape), lo, 0)
-    return counts > 0
+    """The pixels within about ``reach`` (a square) of a True pixel of ``mask`` (a box blur:
+    8-bit, fast and small on 33 MP; a lone pixel at a corner of the square may not reach)."""
+    spread = Image.fromarray(mask.view(np.uint8) * np.uint8(255), "L").filter(ImageFilter.BoxBlur(reach))
+    return np.asarray(spread) > 0
 
 
 def foreground_mask(img: Image.Image) -> Image.Image:
@@ -324,11 +316,11 @@ def _refine(rgb: Image.Image, coarse: np.ndarray, bridged: np.ndarray, coeffs: n
         return coarse.copy()
     band = _near_any(outline, _EDGE_INSIDE)
     band |= _near_any(outline, _EDGE_REACH) & ((coarse == 0) | bridged)
-    calm = np.asarray(rgb.filter(ImageFilter.BoxBlur(1)), dtype=np.float64)  # sensor noise, 3x3
+    calm = np.asarray(rgb.filter(ImageFilter.BoxBlur(1)))  # sensor noise, 3x3
     by, bx = np.nonzero(band)
     # The backdrop's surface at the full-resolution pixels' centres, in the small copy's grid.
     sx, sy = (bx + 0.5) * (small[0] / width) - 0.5, (by + 0.5) * (small[1] / height) - 0.5
-    far = np.abs(calm[by, bx] - _surface(small[0], small[1], sx, sy) @ coeffs).max(axis=1)
+    far = np.abs(calm[by, bx].astype(np.float64) - _surface(small[0], small[1], sx, sy) @ coeffs).max(axis=1)
     # The backdrop's spread at full resolution, from the band's pixels the coarse mask calls
     # backdrop (a median: the edge's own transition pixels are among them).
     backdrop = far[(coarse[by, bx] == 0) & (far <= 3 * threshold)]
