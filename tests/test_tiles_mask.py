@@ -324,3 +324,20 @@ def test_cli_remove_background_in_tiles(
         alpha = np.asarray(out.getchannel("A"))
     assert (alpha[body] > 128).mean() > 0.98 and (alpha[~body] < 128).mean() > 0.98
     assert vance_emulator.credits_used == len(vance_emulator.uploads) <= bound
+
+
+def test_every_frame_of_a_stack_is_masked_in_tiles_within_its_bound(
+    vance_emulator: Emulator, vance_client: vf.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_images, "MAX_UPLOAD_PIXELS", SMALL_LIMIT)
+    monkeypatch.setattr(tiles, "MAX_PIXELS", SMALL_LIMIT)
+    (first, body), (second, _) = scene(*SMALL, seed=8), scene(*SMALL, seed=9)
+    stack = np.stack([first, second])
+    bound = 2 * tiles.count(vf.RemoveBackground(), *SMALL)
+    assert vf._budget.cost_of(vf.RemoveBackground(), stack, on_limit="tile").uploads == bound
+    with pytest.raises(vf.CreditLimitError, match="upper bound|costs up to"):
+        vf.remove_background(stack, client=vance_client, on_limit="tile", max_credits=bound - 1)
+    out = vf.remove_background(stack, client=vance_client, on_limit="tile", max_credits=bound)
+    assert out.shape == (2, 720, 960, 4) and np.array_equal(out[..., :3], stack)
+    assert (out[0, ..., 3][body] > 128).mean() > 0.98
+    assert vance_emulator.credits_used == len(vance_emulator.uploads) <= bound
