@@ -75,7 +75,8 @@ def _scale_back(small: np.ndarray, factor: int, size: tuple[int, int]) -> np.nda
     downscale left out repeat the last ones)."""
     height, width = size
     h, w = small.shape
-    big = np.asarray(Image.fromarray(small, "F").resize((w * factor, h * factor), Image.Resampling.BILINEAR))
+    plane = Image.fromarray(np.ascontiguousarray(small, np.float32))  # mode F
+    big = np.asarray(plane.resize((w * factor, h * factor), Image.Resampling.BILINEAR))
     return np.pad(big, ((0, height - h * factor), (0, width - w * factor)), mode="edge")
 
 
@@ -110,7 +111,7 @@ def _restore(flt: Filter, image: Any, alpha: np.ndarray) -> Any:
     colour, _, source = imaging._intake(image)  # the 8-bit colour the service would have sent back
     alpha8 = np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
     planes = colour.convert("RGB").split()
-    rgba = Image.merge("RGBA", (*planes, Image.fromarray(alpha8, "L")))
+    rgba = Image.merge("RGBA", (*planes, Image.fromarray(alpha8)))
     buf = io.BytesIO()
     rgba.save(buf, "PNG", compress_level=0)
     del rgba, planes
