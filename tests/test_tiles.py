@@ -208,8 +208,8 @@ def test_generative_features_are_refused_unless_forced(vance_client: vf.Client, 
     before = vance_client.credits().remaining
     with pytest.raises(tiles.TileRefusedError, match="would not agree"):
         vf.ToAnime().apply(photo(900, 700), client=vance_client, on_limit="tile")
-    with pytest.raises(tiles.TileRefusedError, match="RemoveBackground"):
-        vf.RemoveBackground().apply(photo(900, 700), client=vance_client, on_limit="tile")
+    with pytest.raises(tiles.TileRefusedError, match="RemoveBackground"):  # alone it tiles: test_tiles_mask
+        (vf.Denoise() | vf.RemoveBackground()).apply(photo(900, 700), client=vance_client, on_limit="tile")
     assert vance_client.credits().remaining == before  # refused before any upload
     with pytest.warns(DeprecationWarning):  # the cartoonizer is deprecated by the vendor
         out = tiles.apply(vf.Cartoonize(), photo(900, 700), client=vance_client, force=True)

@@ -16,10 +16,13 @@ input's dtype, mode and alpha.
   colour and tone are shifted to agree with it.
 - Generative features (ToAnime, Animegan, Cartoonize) are refused
   (:class:`TileRefusedError`): their tiles would not agree. ``force=True`` runs them.
-- RemoveBackground is refused too: its tiling policy (mask from the whole image,
-  edges refined by tiles) is not built yet.
+- RemoveBackground: the mask from one job on the whole image downscaled (as the
+  anchor), its edges refined by the tiles along the mask's edge only, sent at full
+  resolution (:mod:`vance_filters._tiles_mask`).
 
 Cost: one result per tile, plus one per anchor (:func:`count`, :func:`results_of`).
+RemoveBackground pays 1 + the tiles on the mask's edge, known only once the mask is
+back: before that, every count here is the upper bound, 1 + every tile.
 
 Memory: the result is assembled in one buffer, each tile blended into it in bands of
 rows; ``apply(..., out=path)`` streams it to a PNG instead, holding one row of tiles.
@@ -247,6 +250,9 @@ def count(
 ) -> int:
     """Results a tiled run of a ``width`` x ``height`` image pays for: tiles + anchors.
 
+    For RemoveBackground the upper bound: its mask job + every tile (only the tiles
+    on the mask's edge are sent).
+
     Examples
     --------
     >>> import vance_filters as vf
@@ -254,10 +260,12 @@ def count(
     8
     >>> count(vf.Repair(), 3000, 2000, max_pixels=1_000_000)
     9
+    >>> count(vf.RemoveBackground(), 3000, 2000, max_pixels=1_000_000)  # at most
+    9
     """
     tiles = layout(width, height, scale=flt.scale, margin=margin, max_pixels=max_pixels,
                    max_result_pixels=max_result_pixels)
-    return len(tiles) + (1 if policy(flt) == "global" and len(tiles) > 1 else 0)
+    return len(tiles) + (1 if policy(flt) in ("global", "background") and len(tiles) > 1 else 0)
 
 
 # -- the image as an array, and back ---------------------------------------------------
@@ -367,10 +375,11 @@ def _check_policy(flt: Filter, force: bool) -> Policy:
             " colours differ from tile to tile). Pass force=True to tile it anyway, or"
             " on_limit='downscale'"
         )
-    if kind == "background":
+    if kind == "background" and len(flt.steps()) > 1:
         raise TileRefusedError(
-            "RemoveBackground cannot run in tiles yet: use on_limit='downscale' (the mask is"
-            " found on the whole image and scaled back)"
+            f"{flt!r}: RemoveBackground in a pipeline cannot run in tiles (its tiles keep the"
+            " input's own pixels). Run the other steps in tiles first, then RemoveBackground,"
+            " or use on_limit='downscale'"
         )
     return kind
 
@@ -408,7 +417,7 @@ def _prepare_run(
         max_pixels = min(max_pixels, _png_pixels(arr))
     tiles = layout(width, height, scale=scale, margin=margin, max_pixels=max_pixels,
                    max_result_pixels=max_result_pixels)
-    anchored = kind == "global" and len(tiles) > 1
+    anchored = kind in ("global", "background") and len(tiles) > 1  # RemoveBackground's mask job
     factor = _anchor_factor(width, height, scale, max_pixels, max_result_pixels) if anchored else 1
     return _Run(arr, back, tiles, anchored, factor)
 
@@ -421,6 +430,8 @@ def results_of(
     max_result_pixels: int | None = None,
 ) -> int:
     """Results a tiled run of ``image`` pays for (tiles + anchor), nothing cut or encoded.
+
+    For RemoveBackground the upper bound (:func:`count`).
 
     Examples
     --------
@@ -446,6 +457,8 @@ def pictures(
     """The pictures a tiled run of ``image`` uploads, in order (the anchor first, if any).
 
     What :func:`vance_filters.plan.plan` prepares and looks up for ``on_limit="tile"``.
+    For RemoveBackground the upper bound: its mask job first, then every tile (only
+    those on the mask's edge are sent).
 
     Examples
     --------
@@ -482,7 +495,8 @@ def apply(
     ----------
     flt : Filter
         Any filter or pipeline whose :func:`policy` is "local" or "global"
-        (or "generative" with ``force=True``).
+        (or "generative" with ``force=True``), or RemoveBackground alone
+        ("background": the mask job, then only the tiles on the mask's edge).
     image : PIL.Image.Image, numpy.ndarray, bytes, str or os.PathLike
         The image; the result is of its kind (a path gives a PIL image).
     client : Client, optional
@@ -508,7 +522,8 @@ def apply(
     out : str or os.PathLike, optional
         Stream the result to this PNG file band by band (8 or 16 bits, 1-4
         channels) instead of returning it: only a row of tiles is held, so a
-        result bigger than memory can be made.
+        result bigger than memory can be made. Not for RemoveBackground
+        (``ConfigError``: its mask is refined over the whole image).
 
     Returns
     -------
@@ -519,7 +534,7 @@ def apply(
     Raises
     ------
     TileRefusedError
-        The filter cannot be tiled (generative, or RemoveBackground).
+        The filter cannot be tiled (generative, or RemoveBackground in a pipeline).
     CreditLimitError
         Over ``max_credits`` or the balance.
 
@@ -540,6 +555,11 @@ def apply(
         max_result_pixels = client.max_result_pixels
     run = _prepare_run(flt, image, margin=margin, force=force, max_pixels=max_pixels,
                        max_result_pixels=max_result_pixels, upload_format=upload_format)
+    if policy(flt) == "background":  # the mask whole, its edges refined in tiles
+        from . import _tiles_mask
+
+        return _tiles_mask.apply(flt, image, run, client=client, upload_format=upload_format,
+                                 max_credits=max_credits, concurrency=concurrency, progress=progress, out=out)
     tiles, anchored = run.tiles, run.anchored
     results = len(tiles) + int(anchored)
     if max_credits is not None or results > 1:  # many results: the balance is read first

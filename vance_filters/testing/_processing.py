@@ -178,21 +178,59 @@ def _tint(img: Image.Image, palette: tuple[tuple[int, int, int], ...], strength:
 _MASK_SIDE = 256
 #: Gaps in the subject's outline up to about twice this fraction of its side are closed.
 _CLOSING = 0.04
+#: The outline is decided again at full resolution, pixel by pixel, from this many pixels
+#: inside the outline found on the small copy to _EDGE_REACH pixels beyond it: a real model's
+#: edge (hair, a sharp contour) follows the full-resolution detail, not a scaled-up coarse
+#: mask. Inwards no further: the subject's own backdrop-like parts (a face lit like the wall)
+#: stay. Both in pixels of the image itself, so a crop's edge is the whole image's there.
+_EDGE_INSIDE = 12
+_EDGE_REACH = 24
+
+
+def _surface(width: int, height: int, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """The quadratic basis at ``(xs, ys)``, in a ``width`` x ``height`` grid's coordinates."""
+    x = xs / max(1, width - 1) - 0.5
+    y = ys / max(1, height - 1) - 0.5
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
 
 
 def _background_model(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth backdrop (a quadratic surface per channel) fitted to the top, left and right
-    edges (a subject often touches the bottom one), and the mask of those edges."""
+    """The coefficients of a smooth backdrop (a quadratic surface per channel) fitted to the
+    image's edges, and the mask of the edge pixels it fits.
+
+    A robust fit: the subject may touch any edge (the bottom one of a portrait, any side of a
+    crop), so the edge pixels far from the surface are dropped and it is fitted again. It
+    starts from each side's median colour and from all the edges' one, and keeps the
+    smoothest surface that fits many edge pixels: a backdrop is plain, a subject has detail.
+    """
     h, w = arr.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w]
-    x = xs / max(1, w - 1) - 0.5
-    y = ys / max(1, h - 1) - 0.5
-    basis = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
     edges = np.zeros((h, w), bool)
-    edges[0, :] = True
+    edges[[0, -1], :] = True
     edges[:, [0, -1]] = True
-    coeffs, *_ = np.linalg.lstsq(basis[edges], arr[edges], rcond=None)
-    return basis @ coeffs, edges
+    ys, xs = np.nonzero(edges)
+    basis = _surface(w, h, xs.astype(np.float64), ys.astype(np.float64))
+    values = arr[edges]
+    sides = [ys == 0, ys == h - 1, xs == 0, xs == w - 1, np.ones(len(ys), bool)]
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for side in sides:
+        resid = np.abs(values - np.median(values[side], axis=0)).max(axis=1)
+        keep = resid <= 12.0
+        if keep.sum() < 8:
+            continue
+        for _ in range(4):
+            coeffs, *_ = np.linalg.lstsq(basis[keep], values[keep], rcond=None)
+            resid = np.abs(values - basis @ coeffs).max(axis=1)
+            keep = resid <= max(4.0, 3.0 * float(np.median(resid[keep])) + 2.0)
+        score = keep.sum() / (1.0 + float(np.median(resid[keep])))
+        if best is None or score > best[0]:
+            best = (score, coeffs, keep)
+    if best is None:  # no side is plain: the least-squares surface of all the edges
+        coeffs, *_ = np.linalg.lstsq(basis, values, rcond=None)
+        best = (0.0, coeffs, np.ones(len(ys), bool))
+    _, coeffs, keep = best
+    fitted = np.zeros((h, w), bool)
+    fitted[ys[keep], xs[keep]] = True
+    return coeffs, fitted
 
 
 def _grow(seeds: np.ndarray, down: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -213,6 +251,13 @@ def _grow(seeds: np.ndarray, down: np.ndarray, right: np.ndarray) -> np.ndarray:
         region = grown
 
 
+def _near_any(mask: np.ndarray, reach: int) -> np.ndarray:
+    """The pixels within about ``reach`` (a square) of a True pixel of ``mask`` (a box blur:
+    8-bit, fast and small on 33 MP; a lone pixel at a corner of the square may not reach)."""
+    spread = Image.fromarray(mask.view(np.uint8) * np.uint8(255), "L").filter(ImageFilter.BoxBlur(reach))
+    return np.asarray(spread) > 0
+
+
 def foreground_mask(img: Image.Image) -> Image.Image:
     """A classical foreground mask (mode L) of a subject in front of a smooth backdrop.
 
@@ -220,8 +265,9 @@ def foreground_mask(img: Image.Image) -> Image.Image:
     wall, a studio gradient), starting from the border pixels that resemble the backdrop
     (a smooth surface fitted to the border: the subject's shoulders may touch it). The
     subject's outline stops the walk; everything inside it, regions of backdrop-like colour
-    included, is foreground. Found on a small copy, opened to drop speckles, scaled back
-    and softened.
+    included, is foreground. Found on a small copy, opened to drop speckles and scaled
+    back; near the outline found there, every full-resolution pixel is then decided by its
+    own colour (how far from the backdrop), so the edge follows the full-resolution detail.
     """
     rgb = img.convert("RGB")
     small = rgb.copy()
@@ -229,14 +275,18 @@ def foreground_mask(img: Image.Image) -> Image.Image:
     if min(small.size) < 3:
         return Image.new("L", img.size, 255)
     arr = np.asarray(small.filter(ImageFilter.GaussianBlur(1)), dtype=np.float64)
-    model, edges = _background_model(arr)
+    h, w = arr.shape[:2]
+    coeffs, edges = _background_model(arr)
+    ys, xs = np.mgrid[0:h, 0:w]
+    model = _surface(w, h, xs.astype(np.float64), ys.astype(np.float64)) @ coeffs
     dist = np.abs(arr - model).max(axis=2)
     # The backdrop's own spread around the fit (noise, what the surface misses), from its edges.
     threshold = max(3.0, float(np.percentile(dist[edges], 99)) * 1.3 + 0.5)
     down = np.abs(arr[1:] - arr[:-1]).max(axis=2)
     right = np.abs(arr[:, 1:] - arr[:, :-1]).max(axis=2)
-    steps = np.concatenate([right[0], down[:, 0], down[:, -1]])
-    step_limit = max(2.0, float(np.percentile(steps, 99)) * 1.5 + 0.5)
+    steps = np.concatenate([right[0][edges[0, 1:] & edges[0, :-1]], right[-1][edges[-1, 1:] & edges[-1, :-1]],
+                            down[:, 0][edges[1:, 0] & edges[:-1, 0]], down[:, -1][edges[1:, -1] & edges[:-1, -1]]])
+    step_limit = max(2.0, float(np.percentile(steps, 99)) * 1.5 + 0.5) if steps.size else 2.0
     near = dist <= threshold
     border = np.zeros(dist.shape, bool)
     border[[0, -1], :] = True
@@ -246,14 +296,38 @@ def foreground_mask(img: Image.Image) -> Image.Image:
     hard = (~background).view(np.uint8)
     hard = _rank3(_rank3(hard, np.minimum), np.maximum)  # opening: drop speckles
     # Closing: bridge a shaded part of the subject that matches the backdrop (a chin in shadow).
+    opened = hard
     reach = max(1, round(min(hard.shape) * _CLOSING))
     for op in [np.maximum] * reach + [np.minimum] * reach:
         hard = _rank3(hard, op)
-    mask = Image.fromarray(hard * np.uint8(255), "L")
-    if mask.size != img.size:
-        mask = mask.resize(img.size, Image.Resampling.BILINEAR)
-    radius = max(0.5, min(img.size) / 400)
-    return mask.filter(ImageFilter.GaussianBlur(radius))
+    coarse = np.asarray(Image.fromarray(hard * np.uint8(255), "L").resize(img.size, Image.Resampling.BILINEAR))
+    bridged = np.asarray(Image.fromarray((hard > opened).view(np.uint8) * np.uint8(255), "L")
+                         .resize(img.size, Image.Resampling.BILINEAR)) > 0
+    return Image.fromarray(_refine(rgb, coarse, bridged, coeffs, (w, h), threshold), "L")
+
+
+def _refine(rgb: Image.Image, coarse: np.ndarray, bridged: np.ndarray, coeffs: np.ndarray,
+            small: tuple[int, int], threshold: float) -> np.ndarray:
+    """``coarse`` (uint8, full size) with its outline decided again at full resolution
+    (``bridged``: where the closing filled it in, also decided again near the outline)."""
+    width, height = rgb.size
+    outline = (coarse > 0) & (coarse < 255)
+    if not outline.any():
+        return coarse.copy()
+    band = _near_any(outline, _EDGE_INSIDE)
+    band |= _near_any(outline, _EDGE_REACH) & ((coarse == 0) | bridged)
+    calm = np.asarray(rgb.filter(ImageFilter.BoxBlur(1)))  # sensor noise, 3x3
+    by, bx = np.nonzero(band)
+    # The backdrop's surface at the full-resolution pixels' centres, in the small copy's grid.
+    sx, sy = (bx + 0.5) * (small[0] / width) - 0.5, (by + 0.5) * (small[1] / height) - 0.5
+    far = np.abs(calm[by, bx].astype(np.float64) - _surface(small[0], small[1], sx, sy) @ coeffs).max(axis=1)
+    # The backdrop's spread at full resolution, from the band's pixels the coarse mask calls
+    # backdrop (a median: the edge's own transition pixels are among them).
+    backdrop = far[(coarse[by, bx] == 0) & (far <= 3 * threshold)]
+    spread = max(threshold, 3.0 * float(np.median(backdrop)) + 0.5) if backdrop.size > 16 else threshold
+    out = coarse.copy()
+    out[band] = np.clip(np.rint((far - spread) * (255.0 / (2.0 * spread))), 0, 255).astype(np.uint8)
+    return out
 
 
 # ---------------------------------------------------------------------------------------
