@@ -45,7 +45,7 @@ def test_each_row_matches_its_filter(row: list[str]) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         assert str(cls().cost) == cost
         policy = vf.tiles.policy(cls())
-    assert tiling.split()[0] == {"background": "not"}.get(policy, policy)
+    assert tiling.split()[0] == policy
     for field in dataclasses.fields(cls):
         if field.name in OUTPUT_OPTIONS:
             continue
