@@ -22,7 +22,9 @@ input's dtype, mode and alpha.
 Cost: one result per tile, plus one per anchor (:func:`count`, :func:`results_of`).
 
 Memory: the result is assembled in one buffer, each tile blended into it in bands of
-rows; ``apply(..., out=path)`` streams it to a PNG instead, holding one row of tiles.
+rows; ``apply(..., out=path)`` streams it to a PNG instead, holding one row of tiles
+(plus the results in flight), written atomically with its provenance record before
+the image data (:mod:`vance_filters._pngstream`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import io
 import itertools
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from . import _budget
+from . import provenance as _provenance
 from ._defaults import default_client
 from ._encode import encode_png, estimate
 from ._features import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
@@ -471,7 +475,7 @@ def apply(
     upload_format: Literal["auto", "png", "jpeg"] = "auto",
     max_credits: float | None = None,
     concurrency: int = 4,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
     out: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Run ``flt`` on ``image`` in overlapping tiles, at full resolution.
@@ -503,12 +507,16 @@ def apply(
         than this or the balance: (tiles + anchors) x ``flt.cost``.
     concurrency : int
         Tiles in flight at once.
-    progress : bool
-        A progress bar counting tiles.
+    progress : bool or callable
+        True: a progress bar on stderr counting tiles (and the anchor). A
+        callable is called as ``progress(done, total)`` in the calling thread:
+        ``(0, total)`` before the first upload, then after each result.
     out : str or os.PathLike, optional
         Stream the result to this PNG file band by band (8 or 16 bits, 1-4
         channels) instead of returning it: only a row of tiles is held, so a
-        result bigger than memory can be made.
+        result bigger than memory can be made. The file is written atomically
+        (a temporary name, then renamed) and carries the run's provenance
+        record (:func:`vance_filters.provenance.read`), as ``vf.save`` writes.
 
     Returns
     -------
@@ -552,30 +560,84 @@ def apply(
             per_result=flt.cost,
             fewer="fewer tiles (raise max_pixels, lower the margin) or use on_limit='downscale'",
         )
-    done = batch.map(
-        flt,
-        run.uploads(),
-        concurrency=max(1, min(concurrency, results)),
-        progress=progress,
-        client=client,
-        on_limit="raise",
-        upload_format=upload_format,
-    )
-    height, width = run.arr.shape[:2]
-    scale, factor = flt.scale, run.factor
-    anchor = np.asarray(next(done), dtype=np.float64) if anchored else None
-    xs = sorted({(t.core[0], t.core[2]) for t in tiles})
-    ys = sorted({(t.core[1], t.core[3]) for t in tiles})
-    if out is not None:
-        return _stream(Path(out), done, tiles, xs, ys, scale, anchor, factor, (height, width))
-    buffer: np.ndarray | None = None
-    for tile, result in zip(tiles, done):
-        result = np.asarray(result)
-        if buffer is None:  # zeros: never NaN, whatever the dtype
-            buffer = np.zeros((height * scale, width * scale, *result.shape[2:]), result.dtype)
-        _blend(buffer, 0, result, tile, xs, ys, scale, anchor, factor)
+    digest = _provenance.input_digest(image) if out is not None else None
+    with _provenance.recording() as recorder:  # the jobs behind a streamed file, for its record
+        done = _counted(
+            batch.map(
+                flt,
+                run.uploads(),
+                concurrency=max(1, min(concurrency, results)),
+                progress=False,
+                client=client,
+                on_limit="raise",
+                upload_format=upload_format,
+            ),
+            results,
+            progress,
+            type(flt).__name__,
+        )
+        height, width = run.arr.shape[:2]
+        scale, factor = flt.scale, run.factor
+        anchor = np.asarray(next(done), dtype=np.float64) if anchored else None
+        xs = sorted({(t.core[0], t.core[2]) for t in tiles})
+        ys = sorted({(t.core[1], t.core[3]) for t in tiles})
+        if out is not None:
+            return _stream(
+                Path(out), done, tiles, xs, ys, scale, anchor, factor, (height, width),
+                room=_record_room(flt, results, client.base_url),
+                record=lambda: recorder.provenance(input_sha256=digest),
+            )
+        buffer: np.ndarray | None = None
+        for tile, result in zip(tiles, done):
+            result = np.asarray(result)
+            if buffer is None:  # zeros: never NaN, whatever the dtype
+                buffer = np.zeros((height * scale, width * scale, *result.shape[2:]), result.dtype)
+            _blend(buffer, 0, result, tile, xs, ys, scale, anchor, factor)
     assert buffer is not None  # layout gives at least one tile
     return run.back(buffer)
+
+
+def _counted(
+    done: Iterator[Any], total: int, progress: bool | Callable[[int, int], None], label: str
+) -> Iterator[Any]:
+    """``done``, reporting each result to ``progress`` (a callable, or True for a bar of tiles)."""
+    if progress is False or progress is None:
+        yield from done
+        return
+    bar = None
+    if callable(progress):
+        report = progress
+    else:
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+        bar = tqdm(total=total, desc=label, unit="tile", file=sys.stderr)
+
+        def report(count: int, total: int) -> None:
+            bar.update(count - bar.n)
+
+    try:
+        report(0, total)
+        for count, result in enumerate(done, 1):
+            report(count, total)
+            yield result
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _record_room(flt: Filter, results: int, service: str) -> int:
+    """Bytes the provenance record of ``results`` results of ``flt`` takes, with room to spare."""
+    job = _provenance.JobRecord(
+        trans_id="x" * 64, cached=False, upload_sha256="0" * 64, jconfig=flt.to_jconfig(),
+        credits=float(flt.cost) + 0.125, service=service, filter=repr(flt), input_sha256="0" * 64,
+        spec=_provenance.filter_spec(flt),
+    )
+    recorder = _provenance.Recorder()
+    for _ in range(results * len(flt.steps())):
+        recorder.add(job)
+    record = recorder.provenance()
+    assert record is not None
+    return len(record.to_xmp()) + 1024
 
 
 def _stream(
@@ -588,8 +650,12 @@ def _stream(
     anchor: np.ndarray | None,
     factor: int,
     size: tuple[int, int],
+    *,
+    room: int,
+    record: Callable[[], _provenance.Provenance | None],
 ) -> Path:
-    """Blend row of tiles by row of tiles into a band, writing the rows no later tile touches."""
+    """Blend row of tiles by row of tiles into a band, writing the rows no later tile touches;
+    the file gets its name, with ``record()`` as its XMP, once every row is in."""
     height, width = size
     png: PngStream | None = None
     band: np.ndarray | None = None
@@ -600,29 +666,35 @@ def _stream(
             if png is None:
                 channels = result.shape[2] if result.ndim == 3 else 1
                 png = PngStream(path, width=width * scale, height=height * scale, channels=channels,
-                                dtype=result.dtype)
+                                dtype=result.dtype, xmp_room=room)
             if tile.col == 0:  # a new row of tiles: a new band, carrying the rows still open
                 new_top = tile.crop[1] * scale
                 rows = (tile.crop[3] - tile.crop[1]) * scale
-                fresh = np.zeros((rows, width * scale, *result.shape[2:]), result.dtype)
                 if band is not None:
                     final = (ys[tile.row][0] - FEATHER // 2) * scale  # this row's weights start here
                     png.write(band[written - top:final - top])
                     written = final
-                    carried = band[new_top - top:]
-                    fresh[: carried.shape[0]] = carried
-                band, top = fresh, new_top
+                    carried = band[new_top - top:].copy()
+                    band = None  # dropped before the next band is made: one band at a time
+                else:
+                    carried = None
+                band = np.zeros((rows, width * scale, *result.shape[2:]), result.dtype)
+                if carried is not None:
+                    band[: carried.shape[0]] = carried
+                    del carried
+                top = new_top
             assert band is not None
             _blend(band, top, result, tile, xs, ys, scale, anchor, factor)
+            del result
         assert png is not None and band is not None  # layout gives at least one tile
         png.write(band[written - top:])
-        png.close()
+        provenance = record()
+        png.xmp = None if provenance is None else provenance.to_xmp()
+        return png.close()
     except BaseException:
         if png is not None:
-            png.__exit__(RuntimeError, None, None)
-        path.unlink(missing_ok=True)
+            png.abort()
         raise
-    return path
 
 
 def _blend(
