@@ -10,7 +10,8 @@ exiftool, Pillow and :mod:`vance_filters._xmp` look first: ``xmp_room`` reserves
 an ``iTXt`` chunk of that size after ``IHDR``, filled on :meth:`PngStream.close`
 with the packet padded by whitespace, the way XMP packets are updated in place.
 A packet that outgrew its room goes after the image data instead (still a valid
-PNG, and still read by the same readers).
+PNG, and still read by the same readers); the room then becomes a private
+ancillary chunk (``vfPd``) that readers skip.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ _ROWS_AT_ONCE = 64
 _LEVEL = 1
 #: The keyword and empty flags / language / translated keyword of an XMP ``iTXt`` chunk.
 _XMP_HEAD = b"XML:com.adobe.xmp\x00\x00\x00\x00\x00"
+#: What an unused room becomes: a private, ancillary, safe-to-copy chunk readers skip.
+_PAD = b"vfPd"
 #: The XMP packet trailer a padded packet keeps last.
 _TRAILER = b'<?xpacket end="w"?>'
 #: A reserved room's content until it is filled: an empty XMP packet.
@@ -161,9 +164,12 @@ class PngStream:
             if self.xmp is not None and packet is None:  # no room, or outgrown: after the data
                 self._file.write(_chunk(b"iTXt", _XMP_HEAD + self.xmp))
             self._file.write(_chunk(b"IEND", b""))
-            if packet is not None:
+            if self._room:
                 self._file.seek(self._room_at)
-                self._file.write(_chunk(b"iTXt", _XMP_HEAD + packet))
+                if packet is not None:
+                    self._file.write(_chunk(b"iTXt", _XMP_HEAD + packet))
+                else:  # no packet in the room: it must not read as an (empty) XMP packet
+                    self._file.write(_chunk(_PAD, bytes(len(_XMP_HEAD) + self._room)))
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
