@@ -507,8 +507,9 @@ def apply(
         than this or the balance: (tiles + anchors) x ``flt.cost``.
     concurrency : int
         Tiles in flight at once (up to twice as many results wait in memory).
-        When streaming, at most half a row of tiles (at least 1): memory then
-        holds about two rows of tiles, whatever the result's size.
+        When streaming, at most half a row of tiles (at least 2): memory then
+        holds about two rows of tiles (a few tiles for a layout in strips),
+        whatever the result's size.
     progress : bool or callable
         True: a progress bar on stderr counting tiles (and the anchor). A
         callable is called as ``progress(done, total)`` in the calling thread:
@@ -564,7 +565,7 @@ def apply(
         )
     digest = _provenance.input_digest(image) if out is not None else None
     if out is not None:  # the results in flight wait in memory: about a row of tiles at most
-        concurrency = min(concurrency, max(1, (len({t.col for t in tiles}) + 1) // 2))
+        concurrency = min(concurrency, max(2, (len({t.col for t in tiles}) + 1) // 2))
     with _provenance.recording() as recorder:  # the jobs behind a streamed file, for its record
         done = _counted(
             batch.map(
