@@ -71,13 +71,14 @@ print(json.dumps({"code": code, "seconds": time.perf_counter() - start,
 def bound(input_file: int, input_array: int, tile_result: int, concurrency: int) -> int:
     """What the streaming command may hold at its peak, whatever the result's size.
 
-    The input (its file's bytes, the decoded array and Pillow's copy while decoding), a
-    band of output rows and the rows carried to the next (2 tile results), the results in
-    flight (twice the tiles in flight) and one being decoded (2: Pillow's and numpy's),
-    the client's in-memory result cache and memo (their own caps) and the interpreter.
+    The input: its file's bytes (and the copy Pillow opens), the decoded array (and Pillow's
+    own while decoding). Tiles: the band of output rows and the rows carried to the next (2
+    tile results), the results in flight (twice the tiles in flight, each as its response's
+    bytes and its decoded array: 2 each), one being decoded (Pillow's and numpy's: 2).
+    Then the client's in-memory result cache and memo (their own caps) and the interpreter.
     """
-    tiles_held = 2 + 2 * concurrency + 2
-    return (input_file + 2 * input_array + tiles_held * tile_result
+    tiles_held = 2 + 2 * (2 * concurrency) + 2
+    return (2 * input_file + 2 * input_array + tiles_held * tile_result
             + DEFAULT_MEMORY_BYTES + MEMO_BYTES + 400_000_000)
 
 
