@@ -9,7 +9,7 @@ in :func:`bound`; it does not grow with the result.
 
 The written PNG is then checked without decoding it whole: its header's size, and
 bands of rows around seams and in a tile's middle, decoded by zlib over its IDAT
-chunks (the stream writes unfiltered rows), against the emulator's stand-in run
+chunks (the stream writes Up-filtered rows), against the emulator's stand-in run
 locally on the matching crops.
 
 Tiles are cut for a 64 MP result cap (``--result-cap``, the module constant the
@@ -83,9 +83,11 @@ def bound(input_file: int, input_array: int, tile_result: int, concurrency: int)
 
 
 def read_rows(path: Path, width: int, channels: int, wanted: list[tuple[int, int]]) -> dict[int, np.ndarray]:
-    """Rows ``[a, b)`` for each wanted range, decoded by zlib over the IDAT chunks of an
-    unfiltered PNG, one chunk at a time (only the wanted rows are kept)."""
+    """Rows ``[a, b)`` for each wanted range, decoded by zlib over the IDAT chunks of a PNG
+    whose rows are unfiltered or Up-filtered, one chunk at a time (only the wanted rows and
+    the row above are kept)."""
     stride = 1 + width * channels
+    above = np.zeros(width * channels, np.uint8)
     inflate = zlib.decompressobj()
     pending = bytearray()
     row = 0
@@ -104,12 +106,18 @@ def read_rows(path: Path, width: int, channels: int, wanted: list[tuple[int, int
             pending += inflate.decompress(fh.read(length))
             fh.seek(4, os.SEEK_CUR)
             whole = len(pending) // stride
+            if not whole:
+                continue
+            lines = np.frombuffer(bytes(pending[: whole * stride]), np.uint8).reshape(whole, stride)
+            assert set(np.unique(lines[:, 0]).tolist()) <= {0, 2}, "rows filtered otherwise: not the stream's"
+            decoded = np.empty((whole, stride - 1), np.uint8)
+            for i in range(whole):  # Up: each byte plus the byte above, modulo 256
+                above = lines[i, 1:] + above if lines[i, 0] == 2 else lines[i, 1:].copy()
+                decoded[i] = above
             for a, b in wanted:
                 lo, hi = max(a, row), min(b, row + whole)
                 for r in range(lo, hi):
-                    line = pending[(r - row) * stride:(r - row + 1) * stride]
-                    assert line[0] == 0, "a filtered row: not written by the stream"
-                    out[a].append(bytes(line[1:]))
+                    out[a].append(decoded[r - row].tobytes())
             del pending[: whole * stride]
             row += whole
     return {a: np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), width, channels)

@@ -60,7 +60,7 @@ def chunks(path: Path) -> list[bytes]:
 
 
 def samples_of(data: bytes, width: int, channels: int, dtype: np.dtype = U8) -> bytes:  # type: ignore[type-arg]
-    """The samples of a PNG's bytes whose rows are all unfiltered (as PngStream writes them)."""
+    """The samples of a PNG's bytes whose rows all use the Up filter (as PngStream writes them)."""
     inflate = zlib.decompressobj()
     raw = bytearray()
     position = 8
@@ -70,12 +70,12 @@ def samples_of(data: bytes, width: int, channels: int, dtype: np.dtype = U8) -> 
             raw += inflate.decompress(data[position + 8:position + 8 + length])
         position += 12 + length
     rows = np.frombuffer(bytes(raw), np.uint8).reshape(-1, 1 + width * channels * dtype.itemsize)
-    assert not rows[:, 0].any()  # filter type 0 on every row
-    return rows[:, 1:].tobytes()
+    assert (rows[:, 0] == 2).all()  # filter type 2 (Up) on every row: written by PngStream
+    return np.cumsum(rows[:, 1:], axis=0, dtype=np.uint8).tobytes()  # undone, modulo 256
 
 
 def samples(path: Path, width: int, channels: int, dtype: np.dtype) -> np.ndarray:  # type: ignore[type-arg]
-    """The samples of a PNG file whose rows are all unfiltered, by zlib over its IDAT."""
+    """The samples of a PNG file whose rows all use the Up filter, by zlib over its IDAT."""
     raw = samples_of(path.read_bytes(), width, channels, dtype)
     return np.frombuffer(raw, dtype).reshape(-1, width, channels).astype(dtype.newbyteorder("="))
 
@@ -169,8 +169,8 @@ def test_the_cli_streams_a_tiled_png_with_its_record_and_a_rerun_skips_it(
     assert cli_env.credits_used == len(layout) * vf.Enlarge(scale=2).cost
     assert chunks(out)[:3] == [b"IHDR", b"iTXt", b"IDAT"]  # the record before the image data
     assert [p.name for p in out.parent.iterdir()] == ["tall.png"]  # no temporary left
-    # The same pixels as the tiled run built in memory (its tiles from the CLI's cache), in
-    # unfiltered rows: written band by band by the stream, not encoded whole by Pillow.
+    # The same pixels as the tiled run built in memory (its tiles from the CLI's cache), every
+    # row Up-filtered: written band by band by the stream, not encoded whole by Pillow.
     with vf.Client(cli_env.api_token, cli_env.url, cache_dir=cache) as client:
         in_memory = vf.Enlarge(scale=2).apply(src, client=client, on_limit="tile")
     assert np.array_equal(samples(out, 960, 3, np.dtype(np.uint8)), in_memory)

@@ -412,9 +412,34 @@ def _one_line_unreachable(batch: _Batch) -> str:
     return re.sub(r" \(the batch stopped after [^)]*\)", "", text)
 
 
+class _ImageTiles(TileCounter):
+    """One image's share of a :class:`_TileBar`: 1 until its tiles are known, then its tiles."""
+
+    def __init__(self, bar: Any, lock: threading.Lock) -> None:
+        self._bar, self._lock = bar, lock
+        self._planned = 1  # units this image holds in the bar's total
+        self._counted = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        with self._lock:
+            if done == 0:
+                self._bar.total += total - self._planned
+                self._planned = total
+                self._bar.refresh()
+            else:
+                self._counted += 1
+                self._bar.update(1)
+
+    def finish(self) -> None:
+        with self._lock:  # a failed image, or one run whole: the bar moves on past it
+            if self._counted < self._planned:
+                self._bar.update(self._planned - self._counted)
+                self._counted = self._planned
+
+
 class _TileBar:
-    """The batch's progress bar in tiles: an image counts 1 until its tiles are known
-    (its tiles + anchor then), and advances by one per tile done."""
+    """The batch's progress bar in tiles (``--on-limit tile``): its total grows by each
+    image's tiles (and anchor) once they are known, and it moves by one per tile done."""
 
     def __init__(self, images: int, label: str) -> None:
         from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
@@ -423,29 +448,7 @@ class _TileBar:
         self._lock = threading.Lock()
 
     def image(self) -> TileCounter:
-        bar, lock = self.bar, self._lock
-
-        class _Counter(TileCounter):
-            planned = 1  # units this image holds in the total
-            counted = 0
-
-            def __call__(self, done: int, total: int) -> None:
-                with lock:
-                    if done == 0:
-                        bar.total += total - self.planned
-                        self.planned = total
-                        bar.refresh()
-                    else:
-                        self.counted += 1
-                        bar.update(1)
-
-            def finish(self) -> None:
-                with lock:  # a failed image, or one run whole: the bar moves on past it
-                    if self.counted < self.planned:
-                        bar.update(self.planned - self.counted)
-                        self.counted = self.planned
-
-        return _Counter()
+        return _ImageTiles(self.bar, self._lock)
 
     def close(self) -> None:
         self.bar.close()

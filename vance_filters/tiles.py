@@ -29,6 +29,8 @@ the image data (:mod:`vance_filters._pngstream`).
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import io
 import itertools
 import math
@@ -563,11 +565,8 @@ def apply(
             per_result=flt.cost,
             fewer="fewer tiles (raise max_pixels, lower the margin) or use on_limit='downscale'",
         )
-    digest = _provenance.input_digest(image) if out is not None else None
-    if out is not None:  # the results in flight wait in memory: about a row of tiles at most
-        concurrency = min(concurrency, max(2, (len({t.col for t in tiles}) + 1) // 2))
-    with _provenance.recording() as recorder:  # the jobs behind a streamed file, for its record
-        done = _counted(
+    def tiles_done(concurrency: int) -> Iterator[Any]:
+        return _counted(
             batch.map(
                 flt,
                 run.uploads(),
@@ -581,23 +580,22 @@ def apply(
             progress,
             type(flt).__name__,
         )
-        height, width = run.arr.shape[:2]
-        scale, factor = flt.scale, run.factor
-        anchor = np.asarray(next(done), dtype=np.float64) if anchored else None
-        xs = sorted({(t.core[0], t.core[2]) for t in tiles})
-        ys = sorted({(t.core[1], t.core[3]) for t in tiles})
-        if out is not None:
-            return _stream(
-                Path(out), done, tiles, xs, ys, scale, anchor, factor, (height, width),
-                room=_record_room(flt, results, client.base_url),
-                record=lambda: recorder.provenance(input_sha256=digest),
-            )
-        buffer: np.ndarray | None = None
-        for tile, result in zip(tiles, done):
-            result = np.asarray(result)
-            if buffer is None:  # zeros: never NaN, whatever the dtype
-                buffer = np.zeros((height * scale, width * scale, *result.shape[2:]), result.dtype)
-            _blend(buffer, 0, result, tile, xs, ys, scale, anchor, factor)
+
+    if out is not None:
+        return _stream_run(Path(out), flt, run, tiles_done, concurrency, client.base_url,
+                           _provenance.input_digest(image))
+    done = tiles_done(concurrency)
+    height, width = run.arr.shape[:2]
+    scale, factor = flt.scale, run.factor
+    anchor = np.asarray(next(done), dtype=np.float64) if anchored else None
+    xs = sorted({(t.core[0], t.core[2]) for t in tiles})
+    ys = sorted({(t.core[1], t.core[3]) for t in tiles})
+    buffer: np.ndarray | None = None
+    for tile, result in zip(tiles, done):
+        result = np.asarray(result)
+        if buffer is None:  # zeros: never NaN, whatever the dtype
+            buffer = np.zeros((height * scale, width * scale, *result.shape[2:]), result.dtype)
+        _blend(buffer, 0, result, tile, xs, ys, scale, anchor, factor)
     assert buffer is not None  # layout gives at least one tile
     return run.back(buffer)
 
@@ -645,6 +643,31 @@ def _record_room(flt: Filter, results: int, service: str) -> int:
     return len(record.to_xmp()) + 1024
 
 
+def _stream_run(
+    path: Path,
+    flt: Filter,
+    run: _Run,
+    tiles_done: Callable[[int], Iterator[Any]],
+    concurrency: int,
+    service: str,
+    digest: str | None,
+) -> Path:
+    """``apply(..., out=path)``: the tiles in flight capped (they wait in memory: about a row
+    of tiles at most), the jobs recorded for the file's provenance record."""
+    tiles = run.tiles
+    concurrency = min(concurrency, max(2, (len({t.col for t in tiles}) + 1) // 2))
+    with _provenance.recording() as recorder:
+        done = tiles_done(concurrency)
+        anchor = np.asarray(next(done), dtype=np.float64) if run.anchored else None
+        xs = sorted({(t.core[0], t.core[2]) for t in tiles})
+        ys = sorted({(t.core[1], t.core[3]) for t in tiles})
+        return _stream(
+            path, done, tiles, xs, ys, flt.scale, anchor, run.factor, run.arr.shape[:2],
+            room=_record_room(flt, len(tiles) + int(run.anchored), service),
+            record=lambda: recorder.provenance(input_sha256=digest),
+        )
+
+
 def _stream(
     path: Path,
     done: Iterator[Any],
@@ -681,6 +704,7 @@ def _stream(
                     written = final
                     carried = band[new_top - top:].copy()
                     band = None  # dropped before the next band is made: one band at a time
+                    _trim_heap()
                 else:
                     carried = None
                 band = np.zeros((rows, width * scale, *result.shape[2:]), result.dtype)
@@ -700,6 +724,28 @@ def _stream(
         if png is not None:
             png.abort()
         raise
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def _trim_heap() -> None:
+    """Give the memory freed so far back to the system (glibc's ``malloc_trim``).
+
+    Decoded tiles come and go in blocks below glibc's mmap threshold, which its
+    per-thread arenas keep once freed: without this a long stream's resident size
+    creeps up with every tile (Dask's workers trim for the same reason).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _blend(
