@@ -6,9 +6,9 @@ transform / progress / download through ``Client.run_job``) and decoding every r
 tiled run adds the cutting, the blending in place and the batch machinery. Targets: time
 <= 1.3x the floor; peak memory (``tracemalloc``: numpy's buffers included) <= 3x the
 result's bytes in memory mode, and bounded by a few tiles when streamed to a PNG
-(``out=``): the band of output rows, the rows carried to the next band, and the results
-in flight (twice the tiles in flight, which streaming caps at half a row of tiles, at
-least 2). The emulator runs in its own process, so its memory is not counted.
+(``out=``): the band of output rows (a row of tiles), the rows carried to the next band,
+and the results in flight (twice the tiles in flight, which streaming caps at 2). The
+emulator runs in its own process, so its memory is not counted.
 
 What the memory figure measures beside the result: the tiles in flight, each with its
 crop, its upload, its response and its decoded result (``2 x concurrency`` of them). It
@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ratio = tiled_s / floor_s
     memory = peak / result_bytes
     per_row = len({t.col for t in layout})
-    in_flight = min(len(layout), 2 * min(concurrency, max(2, (per_row + 1) // 2)))  # as tiles.apply streams
-    few = per_row + max(1, per_row // 2) + in_flight + 1  # a band, the rows carried, in flight, one decoding
+    in_flight = min(len(layout), 2 * min(concurrency, tiles._STREAM_CONCURRENCY))  # as tiles.apply streams
+    few = per_row + 1 + in_flight + 1  # a band (a row of tiles), the rows carried, in flight, one decoding
     print(f"tiles: {width}x{height} ({width * height / 1e6:.1f} MP) x2 in {len(layout)} tiles"
           f" ({len(layout) // per_row} rows of {per_row}), at most {tiles.MAX_PIXELS / 1e6:.1f} MP each")
     print(f"time: {tiled_s:.2f} s vs floor {floor_s:.2f} s (encode once + protocol + decode):"

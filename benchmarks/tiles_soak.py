@@ -5,7 +5,7 @@ The command line does it, as a user would (``vance-filters enlarge big.png --sca
 runs in a process of its own. The result (4.8 GB of pixels) is never whole in memory:
 the command holds the input, a band of output rows (a row of tiles), the results in
 flight and the client's bounded in-memory caches. The bound checked is written down
-in :func:`bound`; it does not grow with the result.
+in :func:`bound`; it grows with the image's width (a row of tiles), not its height.
 
 The written PNG is then checked without decoding it whole: its header's size, and
 bands of rows around seams and in a tile's middle, decoded by zlib over its IDAT
@@ -13,9 +13,10 @@ chunks (the stream writes Up-filtered rows), against the emulator's stand-in run
 locally on the matching crops.
 
 Tiles are cut for a 64 MP result cap (``--result-cap``, the module constant the
-tiler reads): at the service's 256 MP the image is 7 strips of ~750 MB results
-each, and "a few tiles" would be most of the result; smaller tiles also keep the
-emulator's own memory (it keeps every result it made) reasonable on a shared machine.
+tiler reads: 4 rows of 7 tiles of ~180 MB results): at the service's 256 MP the
+image is 7 strips of ~750 MB results each, and "a few tiles" would be most of the
+result; smaller tiles also keep the emulator's own memory (it keeps every result it
+made) reasonable on a shared machine.
 
 Usage::
 
@@ -68,16 +69,17 @@ print(json.dumps({"code": code, "seconds": time.perf_counter() - start,
 """
 
 
-def bound(input_file: int, input_array: int, tile_result: int, concurrency: int) -> int:
-    """What the streaming command may hold at its peak, whatever the result's size.
+def bound(input_file: int, input_array: int, tile_result: int, per_row: int, concurrency: int) -> int:
+    """What the streaming command may hold at its peak, whatever the result's height.
 
     The input: its file's bytes (and the copy Pillow opens), the decoded array (and Pillow's
-    own while decoding). Tiles: the band of output rows and the rows carried to the next (2
-    tile results), the results in flight (twice the tiles in flight, each as its response's
-    bytes and its decoded array: 2 each), one being decoded (Pillow's and numpy's: 2).
-    Then the client's in-memory result cache and memo (their own caps) and the interpreter.
+    own while decoding). Tiles: the band of output rows (a row of tiles) and the rows carried
+    to the next (1), the results in flight (twice the tiles in flight, each as its
+    response's bytes and its decoded array: 2 each), one being decoded (Pillow's and
+    numpy's: 2). Then the client's in-memory result cache and memo (their own caps) and
+    the interpreter.
     """
-    tiles_held = 2 + 2 * (2 * concurrency) + 2
+    tiles_held = per_row + 1 + 2 * (2 * concurrency) + 2
     return (2 * input_file + 2 * input_array + tiles_held * tile_result
             + DEFAULT_MEMORY_BYTES + MEMO_BYTES + 400_000_000)
 
@@ -179,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         Image.fromarray(src).save(source, compress_level=1)
         made = time.perf_counter() - started
         layout = tiles.layout(width, height, scale=4, max_result_pixels=args.result_cap)
-        concurrency = min(4, max(2, (len({t.col for t in layout}) + 1) // 2))  # as tiles.apply streams
+        per_row = len({t.col for t in layout})
+        concurrency = tiles._STREAM_CONCURRENCY  # as tiles.apply streams
         out = folder / "out"
         with ExternalEmulator(workers=2) as emu:
             env = {**os.environ, "VANCE_API_TOKEN": emu.token, "VANCE_API_BASE": emu.url}
@@ -204,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             "result_bytes": width * height * 16 * 3,
             "tile_result_bytes": tile_result,
             "file_bytes": written.stat().st_size,
-            "bound": bound(source.stat().st_size, src.nbytes, tile_result, concurrency),
+            "tiles_per_row": per_row,
+            "bound": bound(source.stat().st_size, src.nbytes, tile_result, per_row, concurrency),
             "record_trans_ids": len(vf.provenance.read(written).trans_ids),  # type: ignore[union-attr]
         }
         figures.update(verify(written, src, flt, layout))

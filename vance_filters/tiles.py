@@ -88,6 +88,8 @@ MAX_BYTES = MAX_UPLOAD_BYTES
 _PNG_HEADROOM = 0.7
 #: Rows of a tile's result blended at a time.
 _BAND_ROWS = 256
+#: Tiles in flight at most when streaming (their results wait in memory, up to twice as many).
+_STREAM_CONCURRENCY = 2
 #: Pixels a tile's result may have (what the service returns; read at each call).
 MAX_RESULT_PIXELS = 256_000_000
 
@@ -509,9 +511,8 @@ def apply(
         than this or the balance: (tiles + anchors) x ``flt.cost``.
     concurrency : int
         Tiles in flight at once (up to twice as many results wait in memory).
-        When streaming, at most half a row of tiles (at least 2): memory then
-        holds about two rows of tiles (a few tiles for a layout in strips),
-        whatever the result's size.
+        At most 2 when streaming: memory then holds a row of tiles (the band
+        of output rows) and 4 results, whatever the result's size.
     progress : bool or callable
         True: a progress bar on stderr counting tiles (and the anchor). A
         callable is called as ``progress(done, total)`` in the calling thread:
@@ -652,10 +653,10 @@ def _stream_run(
     service: str,
     digest: str | None,
 ) -> Path:
-    """``apply(..., out=path)``: the tiles in flight capped (they wait in memory: about a row
-    of tiles at most), the jobs recorded for the file's provenance record."""
+    """``apply(..., out=path)``: at most 2 tiles in flight (their results wait in memory), the
+    jobs recorded for the file's provenance record."""
     tiles = run.tiles
-    concurrency = min(concurrency, max(2, (len({t.col for t in tiles}) + 1) // 2))
+    concurrency = min(concurrency, _STREAM_CONCURRENCY)
     with _provenance.recording() as recorder:
         done = tiles_done(concurrency)
         anchor = np.asarray(next(done), dtype=np.float64) if run.anchored else None
