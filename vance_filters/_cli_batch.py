@@ -7,6 +7,11 @@ settings (their provenance record says so; others are conflicts, reported and
 kept), sends the rest through :func:`vance_filters.batch.map`, writes each
 result atomically with its provenance record (``_outputs``), stops when no
 later image can succeed, and :func:`_report` prints the results and the totals.
+
+With ``--on-limit tile`` the progress bar counts tiles (:class:`_TileBar`), and an
+image whose output is a PNG is streamed to it band by band
+(:func:`vance_filters.tiles.apply` with ``out=``), so a result bigger than memory
+can be written; other containers are built in memory.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import io
 import json
 import os
 import re
+import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +53,7 @@ from ._outputs import (
     CONTAINER_SUFFIXES,
     IMAGE_SUFFIXES,
     Recorded,
+    TileCounter,
     _existing_output,
     _Item,
     _one_line,
@@ -294,6 +302,7 @@ def _run_batch(
     *,
     write: Callable[[_Item, Any, _provenance.Provenance | None], None],
     prepare: _Prepare | None = None,
+    stream_to: Callable[[Any], Path | None] | None = None,
 ) -> int:
     batch = _Batch(command=args.command, output_dir=args.output_dir, items=items)
     todo: list[_Item] = []
@@ -313,7 +322,7 @@ def _run_batch(
         if todo:
             args.output_dir.mkdir(parents=True, exist_ok=True)
             with _session(args, console, pool=args.concurrency) as client:
-                _process(args, client, flt, todo, write)
+                _process(args, client, flt, todo, write, stream_to=stream_to)
     except KeyboardInterrupt:
         batch.interrupted = True
     except CreditLimitError as exc:
@@ -403,19 +412,66 @@ def _one_line_unreachable(batch: _Batch) -> str:
     return re.sub(r" \(the batch stopped after [^)]*\)", "", text)
 
 
+class _ImageTiles(TileCounter):
+    """One image's share of a :class:`_TileBar`: 1 until its tiles are known, then its tiles."""
+
+    def __init__(self, bar: Any, lock: threading.Lock) -> None:
+        self._bar, self._lock = bar, lock
+        self._planned = 1  # units this image holds in the bar's total
+        self._counted = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        with self._lock:
+            if done == 0:
+                self._bar.total += total - self._planned
+                self._planned = total
+                self._bar.refresh()
+            else:
+                self._counted += 1
+                self._bar.update(1)
+
+    def finish(self) -> None:
+        with self._lock:  # a failed image, or one run whole: the bar moves on past it
+            if self._counted < self._planned:
+                self._bar.update(self._planned - self._counted)
+                self._counted = self._planned
+
+
+class _TileBar:
+    """The batch's progress bar in tiles (``--on-limit tile``): its total grows by each
+    image's tiles (and anchor) once they are known, and it moves by one per tile done."""
+
+    def __init__(self, images: int, label: str) -> None:
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+        self.bar = tqdm(total=images, desc=label, unit="tile", file=sys.stderr)
+        self._lock = threading.Lock()
+
+    def image(self) -> TileCounter:
+        return _ImageTiles(self.bar, self._lock)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _process(
     args: argparse.Namespace,
     client: Client,
     flt: _filters.Filter,
     todo: list[_Item],
     write: Callable[[_Item, Any, _provenance.Provenance | None], None],
+    *,
+    stream_to: Callable[[Any], Path | None] | None = None,
 ) -> None:
     inputs = _LazyBytes(todo)
+    show = not (args.quiet or args.json)
+    tile_bar = _TileBar(len(todo), type(flt).__name__) if show and args.on_limit == "tile" else None
     results = batch_map(
-        recording_filter(flt),  # each result a Recorded: its value and its provenance
+        # each result a Recorded: its value and its provenance
+        recording_filter(flt, stream_to=stream_to, tiles=tile_bar.image if tile_bar else None),
         inputs,
         concurrency=args.concurrency,
-        progress=not (args.quiet or args.json),
+        progress=show and tile_bar is None,
         return_exceptions=True,
         max_credits=args.max_credits,
         client=client,
@@ -446,6 +502,8 @@ def _process(
         close = getattr(results, "close", None)
         if close is not None:
             close()
+        if tile_bar is not None:
+            tile_bar.close()
     if unreachable is not None:
         raise _BatchStopped(unreachable)
 
@@ -504,17 +562,25 @@ def _cmd_feature(args: argparse.Namespace, console: _Console) -> int:
     items = plan_outputs(sources, args.output_dir, ext_of=feature_ext(flt))
     _refuse_overwriting_inputs(items)
 
-    def write(item: _Item, result: bytes, record: _provenance.Provenance | None) -> None:
+    def write(item: _Item, result: bytes | Path, record: _provenance.Provenance | None) -> None:
         assert item.output is not None and item.ext is not None
+        if record is not None and record.trans_ids:
+            item.trans_id = record.trans_ids[0]
+        if isinstance(result, Path):  # streamed there, its record inside (stream_to)
+            return
         kind = sniff_format(result[:32])
         if kind is not None and item.ext not in CONTAINER_SUFFIXES[kind]:
             # The container could not hold the result (e.g. alpha): name it by what it is.
             item.output = item.output.with_name(item.stem + CONTAINER_SUFFIXES[kind][0])
-        if record is not None and record.trans_ids:
-            item.trans_id = record.trans_ids[0]
         write_output(item.output, result, record)
 
-    return _run_batch(args, console, flt, items, write=write)
+    # --on-limit tile: a PNG output is streamed to (a tiled result may be bigger than memory).
+    streamed = {os.fspath(item.source): item.output for item in items if item.ext == ".png"}
+
+    def stream_to(image: Any) -> Path | None:
+        return streamed.get(getattr(image, "name", ""))
+
+    return _run_batch(args, console, flt, items, write=write, stream_to=stream_to)
 
 
 def _refuse_overwriting_inputs(items: Sequence[_Item]) -> None:

@@ -14,11 +14,18 @@ with the record of the jobs that made it (:class:`Recorded`), and
 kept (skipped) only when its record names the same settings
 (:func:`check_existing`); one made otherwise, or by someone else, is a
 conflict: reported, not overwritten.
+
+With ``on_limit="tile"`` a result whose output is a PNG is streamed to it band
+by band (:func:`vance_filters.tiles.apply` with ``out=``: atomically, the record
+inside before the image data), never whole in memory; other containers are
+built in memory and written as usual. Reading an existing PNG's record skips
+its image data, so a rerun does not read a result bigger than memory.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +46,7 @@ __all__ = [
     "FileBytes",
     "OutputItem",
     "Recorded",
+    "TileCounter",
     "UsageError",
     "check_existing",
     "expand_inputs",
@@ -318,39 +326,86 @@ class Recorded:
     provenance: _provenance.Provenance | None
 
 
+class TileCounter:
+    """Told of one image's tiles as they are done (a progress display implements it)."""
+
+    def __call__(self, done: int, total: int) -> None:
+        """``(0, total)`` once the image's tiles are known, then ``(done, total)`` per result."""
+
+    def finish(self) -> None:
+        """The image is over (done, failed or run without tiles)."""
+
+
 class _RecordingFilter:
     """``flt`` whose ``apply`` returns a :class:`Recorded`: the record is kept per image.
 
     Each image's call runs in its own recording, in the thread that runs it,
     so the jobs of one image (every frame of an animation) make its record.
+    With ``on_limit="tile"``, an image for which ``stream_to`` names a PNG file
+    is streamed to it (the value is then that path), and ``tiles`` (if given)
+    makes a :class:`TileCounter` per image.
     """
 
-    def __init__(self, flt: Any) -> None:
+    def __init__(
+        self,
+        flt: Any,
+        *,
+        stream_to: Callable[[Any], Path | None] | None = None,
+        tiles: Callable[[], TileCounter] | None = None,
+    ) -> None:
         self.flt = flt
+        self._stream_to = stream_to
+        self._tiles = tiles
 
     @property
     def cost(self) -> int:
         return int(self.flt.cost)
 
     def apply(self, image: Any, *, client: Any, on_limit: Any, upload_format: Any) -> Recorded:
-        with _provenance.recording() as recorder:
-            value = self.flt.apply(image, client=client, on_limit=on_limit, upload_format=upload_format)
+        counter = self._tiles() if self._tiles is not None and on_limit == "tile" else None
+        try:
+            with _provenance.recording() as recorder:
+                value = self._run(image, client=client, on_limit=on_limit, upload_format=upload_format,
+                                  counter=counter)
+        finally:
+            if counter is not None:
+                counter.finish()
         return Recorded(value, recorder.provenance(input_sha256=_provenance.input_digest(image)))
+
+    def _run(self, image: Any, *, client: Any, on_limit: Any, upload_format: Any,
+             counter: TileCounter | None) -> Any:
+        if on_limit == "tile" and (self._stream_to is not None or counter is not None):
+            from . import frames, tiles  # tiles sits above this module's other users
+
+            if not frames.is_multiframe(image):  # an animation: frame by frame, in memory
+                streams = self._stream_to is not None and tiles.policy(self.flt) != "background"
+                out = self._stream_to(image) if streams else None  # a mask is refined whole
+                return tiles.apply(self.flt, image, client=client, upload_format=upload_format,
+                                   progress=counter or False, out=out)
+        return self.flt.apply(image, client=client, on_limit=on_limit, upload_format=upload_format)
 
 
 _recording_classes: dict[str, type[_RecordingFilter]] = {}
 
 
-def recording_filter(flt: Any) -> Any:
+def recording_filter(
+    flt: Any,
+    *,
+    stream_to: Callable[[Any], Path | None] | None = None,
+    tiles: Callable[[], TileCounter] | None = None,
+) -> Any:
     """``flt`` for :func:`vance_filters.batch.map`, each result a :class:`Recorded`.
 
     The wrapper's class bears ``flt``'s class name, which labels the progress bar.
+    With ``on_limit="tile"``: ``stream_to(image)`` names the PNG file a result is
+    streamed to (None: built in memory), and ``tiles()`` gives each image a
+    :class:`TileCounter` for a progress display.
     """
     name = type(flt).__name__
     cls = _recording_classes.get(name)
     if cls is None:
         cls = _recording_classes[name] = type(name, (_RecordingFilter,), {})
-    return cls(flt)
+    return cls(flt, stream_to=stream_to, tiles=tiles)
 
 
 def write_output(path: Path, data: bytes, record: _provenance.Provenance | None) -> None:
@@ -386,7 +441,7 @@ def check_existing(path: Path, jconfig: Any, *, rerun: str = "use --overwrite or
     exists, made by something else (it holds no vance-filters record); use --overwrite or another -o
     """
     try:
-        data = path.read_bytes()
+        data = _without_image_data(path)
     except OSError as exc:
         return Existing(path, False, f"exists and cannot be read ({exc.strerror or exc}); {rerun}")
     if sniff_format(data[:32]) not in _provenance.CARRIERS:
@@ -399,6 +454,29 @@ def check_existing(path: Path, jconfig: Any, *, rerun: str = "use --overwrite or
     if record.same_settings(jconfig):
         return Existing(path, True)
     return Existing(path, False, f"exists, made by {record.describe()}; {rerun}")
+
+
+def _without_image_data(path: Path) -> bytes:
+    """The file's bytes; a PNG's without its IDAT chunks (skipped, not read: a streamed
+    result may be bigger than memory), which is all its record needs."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        if head != b"\x89PNG\r\n\x1a\n":
+            return head + fh.read()
+        kept = [head]
+        while True:
+            header = fh.read(8)
+            if len(header) < 8:
+                break
+            (length,) = struct.unpack(">I", header[:4])
+            if header[4:] == b"IDAT":
+                fh.seek(length + 4, os.SEEK_CUR)
+                continue
+            body = fh.read(length + 4)
+            kept.append(header + body)
+            if header[4:] == b"IEND" or len(body) < length + 4:
+                break
+        return b"".join(kept)
 
 
 def filter_from_spec(spec: Any) -> Any:

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -137,7 +138,7 @@ def apply(
     upload_format: str,
     max_credits: float | None,
     concurrency: int,
-    progress: bool,
+    progress: bool | Callable[[int, int], None],
     out: str | os.PathLike[str] | None,
 ) -> Any:
     """Run RemoveBackground (``flt``) on ``image`` as :mod:`vance_filters.tiles` cut it (``run``)."""
@@ -163,21 +164,55 @@ def apply(
     job = _job(flt)
 
     def send(pictures: Iterator[np.ndarray], count: int) -> Iterator[Any]:
-        return batch.map(job, pictures, concurrency=max(1, min(concurrency, count)), progress=progress,
+        return batch.map(job, pictures, concurrency=max(1, min(concurrency, count)), progress=False,
                          client=client, on_limit="raise", upload_format=upload_format)  # type: ignore[arg-type]
 
     height, width = run.arr.shape[:2]
-    if not anchored:  # one tile: the image fits one upload, its mask comes at full resolution
-        return _restore(flt, image, _alpha(next(send(iter([run.arr]), 1))))
-    small = next(send(iter([_downscale(run.arr, factor)]), 1))
-    base = _scale_back(_alpha(small), factor, (height, width))
-    edge = [tile for tile in layout if on_edge(base, tile, factor)]
-    mask = base.copy()
-    if edge:
-        xs = sorted({(t.core[0], t.core[2]) for t in layout})
-        ys = sorted({(t.core[1], t.core[3]) for t in layout})
-        crops = (np.ascontiguousarray(run.arr[t.crop[1]:t.crop[3], t.crop[0]:t.crop[2]]) for t in edge)
-        for tile, result in zip(edge, send(crops, len(edge))):
-            _blend(mask, base, _alpha(result), tile, xs, ys)
-    del base
-    return _restore(flt, image, mask)
+    report, bar = _reporter(progress, bound, type(flt).__name__)
+    try:
+        report(0, bound)
+        if not anchored:  # one tile: the image fits one upload, its mask comes at full resolution
+            alpha = _alpha(next(send(iter([run.arr]), 1)))
+            report(1, bound)
+            return _restore(flt, image, alpha)
+        small = next(send(iter([_downscale(run.arr, factor)]), 1))
+        report(1, bound)
+        base = _scale_back(_alpha(small), factor, (height, width))
+        edge = [tile for tile in layout if on_edge(base, tile, factor)]
+        report(0, 1 + len(edge))  # the bound comes down to what is sent
+        mask = base.copy()
+        if edge:
+            xs = sorted({(t.core[0], t.core[2]) for t in layout})
+            ys = sorted({(t.core[1], t.core[3]) for t in layout})
+            crops = (np.ascontiguousarray(run.arr[t.crop[1]:t.crop[3], t.crop[0]:t.crop[2]]) for t in edge)
+            for done, (tile, result) in enumerate(zip(edge, send(crops, len(edge))), 2):
+                _blend(mask, base, _alpha(result), tile, xs, ys)
+                report(done, 1 + len(edge))
+        del base
+        return _restore(flt, image, mask)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _reporter(
+    progress: bool | Callable[[int, int], None], total: int, label: str
+) -> tuple[Callable[[int, int], None], Any]:
+    """``progress`` as a ``(done, total)`` callable (``(0, total)`` announces a new total),
+    and the bar to close when ``progress`` is True."""
+    if callable(progress):
+        return progress, None
+    if not progress:
+        return (lambda done, total: None), None
+    from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+    bar = tqdm(total=total, desc=label, unit="tile", file=sys.stderr)
+
+    def report(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.total = total
+            bar.refresh()
+        if done:
+            bar.update(done - bar.n)
+
+    return report, bar

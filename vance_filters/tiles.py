@@ -25,15 +25,20 @@ RemoveBackground pays 1 + the tiles on the mask's edge, known only once the mask
 back: before that, every count here is the upper bound, 1 + every tile.
 
 Memory: the result is assembled in one buffer, each tile blended into it in bands of
-rows; ``apply(..., out=path)`` streams it to a PNG instead, holding one row of tiles.
+rows; ``apply(..., out=path)`` streams it to a PNG instead, holding one row of tiles
+(plus the results in flight), written atomically with its provenance record before
+the image data (:mod:`vance_filters._pngstream`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import io
 import itertools
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +48,7 @@ import numpy as np
 from PIL import Image
 
 from . import _budget
+from . import provenance as _provenance
 from ._defaults import default_client
 from ._encode import encode_png, estimate
 from ._features import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
@@ -85,6 +91,8 @@ MAX_BYTES = MAX_UPLOAD_BYTES
 _PNG_HEADROOM = 0.7
 #: Rows of a tile's result blended at a time.
 _BAND_ROWS = 256
+#: Tiles in flight at most when streaming (their results wait in memory, up to twice as many).
+_STREAM_CONCURRENCY = 2
 #: Pixels a tile's result may have (what the service returns; read at each call).
 MAX_RESULT_PIXELS = 256_000_000
 
@@ -484,7 +492,7 @@ def apply(
     upload_format: Literal["auto", "png", "jpeg"] = "auto",
     max_credits: float | None = None,
     concurrency: int = 4,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
     out: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Run ``flt`` on ``image`` in overlapping tiles, at full resolution.
@@ -516,14 +524,21 @@ def apply(
         Refuse (``CreditLimitError``, before any upload) a run that could cost more
         than this or the balance: (tiles + anchors) x ``flt.cost``.
     concurrency : int
-        Tiles in flight at once.
-    progress : bool
-        A progress bar counting tiles.
+        Tiles in flight at once (up to twice as many results wait in memory).
+        At most 2 when streaming: memory then holds a row of tiles (the band
+        of output rows) and 4 results, whatever the result's size.
+    progress : bool or callable
+        True: a progress bar on stderr counting tiles (and the anchor). A
+        callable is called as ``progress(done, total)`` in the calling thread:
+        ``(0, total)`` before the first upload, then after each result.
     out : str or os.PathLike, optional
         Stream the result to this PNG file band by band (8 or 16 bits, 1-4
         channels) instead of returning it: only a row of tiles is held, so a
-        result bigger than memory can be made. Not for RemoveBackground
-        (``ConfigError``: its mask is refined over the whole image).
+        result bigger than memory can be made. The file is written atomically
+        (a temporary name, then renamed) and carries the run's provenance
+        record (:func:`vance_filters.provenance.read`), as ``vf.save`` writes.
+        Not for RemoveBackground (``ConfigError``: its mask is refined over
+        the whole image).
 
     Returns
     -------
@@ -572,22 +587,32 @@ def apply(
             per_result=flt.cost,
             fewer="fewer tiles (raise max_pixels, lower the margin) or use on_limit='downscale'",
         )
-    done = batch.map(
-        flt,
-        run.uploads(),
-        concurrency=max(1, min(concurrency, results)),
-        progress=progress,
-        client=client,
-        on_limit="raise",
-        upload_format=upload_format,
-    )
+
+    def tiles_done(concurrency: int) -> Iterator[Any]:
+        return _counted(
+            batch.map(
+                flt,
+                run.uploads(),
+                concurrency=max(1, min(concurrency, results)),
+                progress=False,
+                client=client,
+                on_limit="raise",
+                upload_format=upload_format,
+            ),
+            results,
+            progress,
+            type(flt).__name__,
+        )
+
+    if out is not None:
+        return _stream_run(Path(out), flt, run, tiles_done, concurrency, client.base_url,
+                           _provenance.input_digest(image))
+    done = tiles_done(concurrency)
     height, width = run.arr.shape[:2]
     scale, factor = flt.scale, run.factor
     anchor = np.asarray(next(done), dtype=np.float64) if anchored else None
     xs = sorted({(t.core[0], t.core[2]) for t in tiles})
     ys = sorted({(t.core[1], t.core[3]) for t in tiles})
-    if out is not None:
-        return _stream(Path(out), done, tiles, xs, ys, scale, anchor, factor, (height, width))
     buffer: np.ndarray | None = None
     for tile, result in zip(tiles, done):
         result = np.asarray(result)
@@ -596,6 +621,74 @@ def apply(
         _blend(buffer, 0, result, tile, xs, ys, scale, anchor, factor)
     assert buffer is not None  # layout gives at least one tile
     return run.back(buffer)
+
+
+def _counted(
+    done: Iterator[Any], total: int, progress: bool | Callable[[int, int], None], label: str
+) -> Iterator[Any]:
+    """``done``, reporting each result to ``progress`` (a callable, or True for a bar of tiles)."""
+    if progress is False or progress is None:
+        yield from done
+        return
+    bar = None
+    if callable(progress):
+        report = progress
+    else:
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+        bar = tqdm(total=total, desc=label, unit="tile", file=sys.stderr)
+
+        def report(count: int, total: int) -> None:
+            bar.update(count - bar.n)
+
+    try:
+        report(0, total)
+        for count, result in enumerate(done, 1):
+            report(count, total)
+            yield result
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _record_room(flt: Filter, results: int, service: str) -> int:
+    """Bytes the provenance record of ``results`` results of ``flt`` takes, with room to spare."""
+    job = _provenance.JobRecord(
+        trans_id="x" * 64, cached=False, upload_sha256="0" * 64, jconfig=flt.to_jconfig(),
+        credits=float(flt.cost) + 0.125, service=service, filter=repr(flt), input_sha256="0" * 64,
+        spec=_provenance.filter_spec(flt),
+    )
+    recorder = _provenance.Recorder()
+    for _ in range(results * len(flt.steps())):
+        recorder.add(job)
+    record = recorder.provenance()
+    assert record is not None
+    return len(record.to_xmp()) + 1024
+
+
+def _stream_run(
+    path: Path,
+    flt: Filter,
+    run: _Run,
+    tiles_done: Callable[[int], Iterator[Any]],
+    concurrency: int,
+    service: str,
+    digest: str | None,
+) -> Path:
+    """``apply(..., out=path)``: at most 2 tiles in flight (their results wait in memory), the
+    jobs recorded for the file's provenance record."""
+    tiles = run.tiles
+    concurrency = min(concurrency, _STREAM_CONCURRENCY)
+    with _provenance.recording() as recorder:
+        done = tiles_done(concurrency)
+        anchor = np.asarray(next(done), dtype=np.float64) if run.anchored else None
+        xs = sorted({(t.core[0], t.core[2]) for t in tiles})
+        ys = sorted({(t.core[1], t.core[3]) for t in tiles})
+        return _stream(
+            path, done, tiles, xs, ys, flt.scale, anchor, run.factor, run.arr.shape[:2],
+            room=_record_room(flt, len(tiles) + int(run.anchored), service),
+            record=lambda: recorder.provenance(input_sha256=digest),
+        )
 
 
 def _stream(
@@ -608,8 +701,12 @@ def _stream(
     anchor: np.ndarray | None,
     factor: int,
     size: tuple[int, int],
+    *,
+    room: int,
+    record: Callable[[], _provenance.Provenance | None],
 ) -> Path:
-    """Blend row of tiles by row of tiles into a band, writing the rows no later tile touches."""
+    """Blend row of tiles by row of tiles into a band, writing the rows no later tile touches;
+    the file gets its name, with ``record()`` as its XMP, once every row is in."""
     height, width = size
     png: PngStream | None = None
     band: np.ndarray | None = None
@@ -620,29 +717,58 @@ def _stream(
             if png is None:
                 channels = result.shape[2] if result.ndim == 3 else 1
                 png = PngStream(path, width=width * scale, height=height * scale, channels=channels,
-                                dtype=result.dtype)
+                                dtype=result.dtype, xmp_room=room)
             if tile.col == 0:  # a new row of tiles: a new band, carrying the rows still open
                 new_top = tile.crop[1] * scale
                 rows = (tile.crop[3] - tile.crop[1]) * scale
-                fresh = np.zeros((rows, width * scale, *result.shape[2:]), result.dtype)
                 if band is not None:
                     final = (ys[tile.row][0] - FEATHER // 2) * scale  # this row's weights start here
                     png.write(band[written - top:final - top])
                     written = final
-                    carried = band[new_top - top:]
-                    fresh[: carried.shape[0]] = carried
-                band, top = fresh, new_top
+                    carried = band[new_top - top:].copy()
+                    band = None  # dropped before the next band is made: one band at a time
+                    _trim_heap()
+                else:
+                    carried = None
+                band = np.zeros((rows, width * scale, *result.shape[2:]), result.dtype)
+                if carried is not None:
+                    band[: carried.shape[0]] = carried
+                    del carried
+                top = new_top
             assert band is not None
             _blend(band, top, result, tile, xs, ys, scale, anchor, factor)
+            del result
         assert png is not None and band is not None  # layout gives at least one tile
         png.write(band[written - top:])
-        png.close()
+        provenance = record()
+        png.xmp = None if provenance is None else provenance.to_xmp()
+        return png.close()
     except BaseException:
         if png is not None:
-            png.__exit__(RuntimeError, None, None)
-        path.unlink(missing_ok=True)
+            png.abort()
         raise
-    return path
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def _trim_heap() -> None:
+    """Give the memory freed so far back to the system (glibc's ``malloc_trim``).
+
+    Decoded tiles come and go in blocks below glibc's mmap threshold, which its
+    per-thread arenas keep once freed: without this a long stream's resident size
+    creeps up with every tile (Dask's workers trim for the same reason).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _blend(
