@@ -299,8 +299,10 @@ def test_a_pipeline_and_streaming_are_refused_before_any_upload(
     assert vance_emulator.request_count("upload") == 0 and vance_emulator.credits_used == 0
 
 
+@pytest.mark.parametrize("quiet", [True, False], ids=["quiet", "tile-bar"])
 def test_cli_remove_background_in_tiles(
     vance_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    quiet: bool,
 ) -> None:
     from vance_filters import cli
 
@@ -316,8 +318,13 @@ def test_cli_remove_background_in_tiles(
                      "--dry-run", "--json"])
     planned = json.loads(capsys.readouterr().out)
     assert code == 0 and planned["totals"]["credits"] == bound  # before the mask is known: the upper bound
-    code = cli.main(["remove-background", str(source), "-o", str(tmp_path / "out"), "-q", "--on-limit", "tile"])
-    assert code == 0, capsys.readouterr().err
+    code = cli.main(["remove-background", str(source), "-o", str(tmp_path / "out"), "--on-limit", "tile",
+                     *(["-q"] if quiet else [])])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    if not quiet:  # the bar counts the mask job and the edge tiles sent, and ends full
+        sent = len(vance_emulator.uploads)
+        assert f"{sent}/{sent}" in err, err
     with Image.open(tmp_path / "out" / "big.png") as out:
         assert out.size == SMALL and out.mode == "RGBA"
         assert np.array_equal(np.asarray(out.convert("RGB")), rgb)

@@ -378,8 +378,8 @@ class _RecordingFilter:
             from . import frames, tiles  # tiles sits above this module's other users
 
             if not frames.is_multiframe(image):  # an animation: frame by frame, in memory
-                streams = self._stream_to is not None and tiles.policy(self.flt) != "background"
-                out = self._stream_to(image) if streams else None  # a mask is refined whole
+                to = self._stream_to if tiles.policy(self.flt) != "background" else None  # a mask is refined whole
+                out = to(image) if to is not None else None
                 return tiles.apply(self.flt, image, client=client, upload_format=upload_format,
                                    progress=counter or False, out=out)
         return self.flt.apply(image, client=client, on_limit=on_limit, upload_format=upload_format)
