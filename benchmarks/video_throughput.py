@@ -99,7 +99,7 @@ def _script(code: str, *args: object, env: dict[str, str] | None = None) -> dict
 def run(*, width: int, height: int, seconds: list[float], concurrency: int) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "size": [width, height], "concurrency": concurrency,
                                "clips": []}  # fmt: skip
-    with tempfile.TemporaryDirectory() as folder, ExternalEmulator(workers=concurrency) as emu:
+    with tempfile.TemporaryDirectory() as folder, ExternalEmulator(workers=concurrency, echo_jobs=True) as emu:
         env = {"BENCH_TOKEN": emu.token, "BENCH_URL": emu.url}
         for length in seconds:
             clip = Path(folder) / f"clip{length:g}.mp4"

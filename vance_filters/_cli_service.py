@@ -102,6 +102,12 @@ def _add_emulator_command(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="jobs run at once [default: 4]",
     )
+    cmd.add_argument(
+        "--echo-jobs",
+        action="store_true",
+        help="jobs return their upload at the result's size, without the stand-ins' effect "
+        "(benchmarks of the client)",
+    )
     cmd.set_defaults(handler=_cmd_emulator)
 
 
@@ -191,6 +197,7 @@ def _cmd_emulator(args: argparse.Namespace, console: _Console) -> int:
         credits=args.credits,
         job_duration=args.job_duration,
         workers=args.workers,
+        echo_jobs=args.echo_jobs,
     )
     try:
         emu.__enter__()

@@ -47,6 +47,7 @@ import collections
 import os
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BLOCK",
     "DEFAULT_THRESHOLD",
+    "DEFAULT_UPLOAD_FORMAT",
     "FLICKERING",
     "VIDEO_SUFFIXES",
     "FlickerWarning",
@@ -88,8 +90,14 @@ FLICKERING = ("ToAnime", "Animegan", "Cartoonize", "Recolor")
 DEFAULT_THRESHOLD = 10.0
 #: Default block size (pixels) of the near-repeat measure.
 DEFAULT_BLOCK = 4
+#: Results converted to encoder frames ahead of the encoder, at most.
+_CONVERTING = 4
 _INSTALL = "pip install 'vance-filters[video]'"
 OnError = Literal["raise", "keep"]
+#: How frames are uploaded: JPEG q95 by default (a decoded video frame is already lossy, and
+#: a JPEG is several times faster to encode and to send than a PNG of the same frame).
+VideoUploadFormat = Literal["jpeg", "png", "auto"]
+DEFAULT_UPLOAD_FORMAT: VideoUploadFormat = "jpeg"
 
 
 class FlickerWarning(UserWarning):
@@ -134,7 +142,13 @@ def is_video(path: Any) -> bool:
     return isinstance(path, (str, os.PathLike)) and Path(os.fspath(path)).suffix.lower() in VIDEO_SUFFIXES
 
 
-def _check(threshold: float, block: int, on_error: str, crf: int | None = None) -> None:
+def _check(
+    threshold: float, block: int, on_error: str, crf: int | None = None, upload_format: str = "jpeg"
+) -> None:
+    if upload_format not in ("jpeg", "png", "auto"):
+        raise ConfigError(
+            f"upload_format={upload_format!r} is not allowed: expected 'jpeg', 'png' or 'auto'"
+        )
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not (
         0 <= threshold <= 255
     ):
@@ -148,12 +162,22 @@ def _check(threshold: float, block: int, on_error: str, crf: int | None = None) 
 
 
 def _signature(picture: np.ndarray, block: int) -> np.ndarray:
-    """The picture's means over ``block x block`` blocks (float32), the near-repeat measure's input."""
+    """The picture's means over ``block x block`` blocks (float32), the near-repeat measure's input.
+
+    Summed in integers, a row of blocks at a time (no float copy of the whole picture).
+    """
     height, width = picture.shape[:2]
-    h, w = max(1, height // block) * block, max(1, width // block) * block
-    cropped = picture[:h, :w].astype(np.float32)
-    b_h, b_w = min(block, h), min(block, w)
-    return cropped.reshape(h // b_h, b_h, w // b_w, b_w, -1).mean(axis=(1, 3))
+    b_h, b_w = min(block, height), min(block, width)
+    rows_n, cols_n = height // b_h, width // b_w
+    wide: type[np.unsignedinteger[Any]] = np.uint16 if b_h * b_w * 255 < 65536 else np.uint32
+    rows: np.ndarray[Any, Any] = picture[0 : rows_n * b_h : b_h, : cols_n * b_w].astype(wide)
+    for offset in range(1, b_h):
+        rows += picture[offset : rows_n * b_h : b_h, : cols_n * b_w]
+    blocks = rows.reshape(rows_n, cols_n, b_w, -1)
+    sums: np.ndarray[Any, Any] = blocks[:, :, 0].copy()
+    for offset in range(1, b_w):
+        sums += blocks[:, :, offset]
+    return sums.astype(np.float32) / np.float32(b_h * b_w)
 
 
 def _differs(a: np.ndarray, b: np.ndarray, threshold: float) -> bool:
@@ -270,14 +294,17 @@ def plan(
     client: Client | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     block: int = DEFAULT_BLOCK,
+    upload_format: VideoUploadFormat = DEFAULT_UPLOAD_FORMAT,
     check_balance: bool = True,
 ) -> VideoPlan:
     """Count a video's frames and distinct pictures and what processing it would cost.
 
     The clip is decoded once; every distinct picture is prepared as the run
     would upload it and looked up in the client's cache (and the job
-    journal), so ``credits`` is what :func:`process` spends. Nothing is sent
-    but the balance request (``check_balance=False``: nothing at all).
+    journal), so ``credits`` is what :func:`process` spends (a client without
+    a cache finds nothing: every distinct picture is paid, and none is
+    encoded here). Nothing is sent but the balance request
+    (``check_balance=False``: nothing at all).
 
     Examples
     --------
@@ -288,12 +315,13 @@ def plan(
     from ._defaults import default_client
     from .plan import _filter_upload
 
-    _check(threshold, block, "raise")
+    _check(threshold, block, "raise", upload_format=upload_format)
     av = _av()
     _warn_flicker(filter)
     client = client if client is not None else default_client()
     jconfig = filter.to_jconfig()
-    prepare = _filter_upload("downscale", "auto")
+    prepare = _filter_upload("downscale", upload_format)
+    lookup = client.cache is not None
     frames = distinct = cached = 0
     seen: set[str] = set()
     last: np.ndarray | None = None
@@ -313,6 +341,8 @@ def plan(
                 continue
             last = signature
             distinct += 1
+            if not lookup:
+                continue
             data = prepare(picture)[0]
             key = cache_key(data, jconfig)
             if key in seen or client.cached(data, jconfig):
@@ -353,6 +383,7 @@ def process(
     on_error: OnError = "raise",
     video_codec: str = "libx264",
     crf: int | None = 18,
+    upload_format: VideoUploadFormat = DEFAULT_UPLOAD_FORMAT,
     progress: bool = False,
     checked: VideoPlan | None = None,
 ) -> VideoReport:
@@ -385,6 +416,10 @@ def process(
         FFmpeg encoder of the output's video (default ``libx264``).
     crf : int or None
         The encoder's constant rate factor (default 18; None: the encoder's default).
+    upload_format : {"jpeg", "png", "auto"}
+        How frames are uploaded: JPEG q95 (default: a decoded frame is already
+        lossy, and JPEG is several times faster to encode, send and decode),
+        lossless PNG, or ``"auto"`` as for images (PNG when it fits 10 MB).
     progress : bool
         Show a progress bar on stderr.
     checked : VideoPlan, optional
@@ -413,11 +448,13 @@ def process(
     from .batch import check_concurrency
     from .batch import map as batch_map
 
-    _check(threshold, block, on_error, crf)
+    _check(threshold, block, on_error, crf, upload_format)
     check_concurrency(concurrency)
     av = _av()
     client = client if client is not None else default_client()
-    planned = checked or plan(filter, source, client=client, threshold=threshold, block=block)
+    planned = checked or plan(
+        filter, source, client=client, threshold=threshold, block=block, upload_format=upload_format
+    )
     _budget.check(
         planned.credits,
         max_credits=max_credits,
@@ -441,7 +478,7 @@ def process(
                 av, filter, inp, out, planned, report,
                 client=client, concurrency=concurrency, threshold=threshold, block=block,
                 on_error=on_error, video_codec=video_codec, crf=crf, progress=progress,
-                batch_map=batch_map,
+                batch_map=batch_map, upload_format=upload_format,
             )  # fmt: skip
         os.replace(partial, target)
     finally:
@@ -499,6 +536,7 @@ def _run(
     crf: int | None,
     progress: bool,
     batch_map: Any,
+    upload_format: str,
 ) -> None:
     istream = inp.streams.video[0]
     out.metadata.update(inp.metadata)
@@ -550,21 +588,32 @@ def _run(
                 if new:
                     yield picture
 
-    results: dict[int, np.ndarray | BaseException] = {}
+    # Results become encoder-ready frames (the output's size, yuv420p) on two threads of
+    # their own, beside the main thread's decoding and encoding; a bounded number waits.
+    results: dict[int, Future[Any] | BaseException] = {}
+    converter = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vance-video")
     done = 0
 
-    def drain() -> None:
+    def to_frame(picture: Any) -> Any:
+        frame = av.VideoFrame.from_ndarray(_fit(_rgb(picture), size), format="rgb24")
+        return frame.reformat(format=ostream.pix_fmt)
+
+    def drain(wait: bool) -> None:
         nonlocal done
         while pending and pending[0].rep in results:
-            item = pending.popleft()
-            result = results[item.rep]
+            item = pending[0]
+            result: Any = results[item.rep]
+            if isinstance(result, Future):
+                if not (wait or result.done()):
+                    return
+                result = result.result()
+            pending.popleft()
             if isinstance(result, BaseException):
                 assert item.picture is not None
-                picture = _fit(item.picture, size)
+                frame = to_frame(item.picture)
                 report.kept.append(KeptFrame(item.index, item.time, f"{type(result).__name__}: {result}"))
             else:
-                picture = result
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                frame = result
             frame.pts = item.pts
             frame.time_base = istream.time_base
             for packet in ostream.encode(frame):
@@ -575,7 +624,7 @@ def _run(
 
     stream = batch_map(
         flt, _Counted(pictures(), planned.distinct), concurrency=concurrency, progress=progress, return_exceptions=True,
-        client=client,
+        client=client, upload_format=upload_format,
     )  # fmt: skip
     try:
         for number, result in enumerate(stream):
@@ -590,11 +639,12 @@ def _run(
                     ) from result
                 results[number] = result
             else:
-                results[number] = _fit(_rgb(result), size)
-            drain()
+                results[number] = converter.submit(to_frame, result)
+            drain(wait=len(results) > _CONVERTING)
+        drain(wait=True)
     finally:
         stream.close()
-    drain()
+        converter.shutdown(wait=True, cancel_futures=True)
     for packet in ostream.encode():
         out.mux(packet)
     report.frames = done
