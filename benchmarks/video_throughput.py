@@ -54,7 +54,7 @@ import av, json, resource, sys, time
 from fractions import Fraction
 import numpy as np
 source, target = sys.argv[1], sys.argv[2]
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 frames = 0
 with av.open(source) as inp, av.open(target, "w") as out:
     istream = inp.streams.video[0]
@@ -72,8 +72,8 @@ with av.open(source) as inp, av.open(target, "w") as out:
         frames += 1
     for packet in ostream.encode():
         out.mux(packet)
-elapsed = time.perf_counter() - start
-print(json.dumps({"frames": frames, "seconds": elapsed,
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({"frames": frames, "seconds": elapsed, "cpu_seconds": cpu,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -83,10 +83,10 @@ import vance_filters as vf
 from vance_filters import video
 source, target, concurrency = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with vf.Client(os.environ["BENCH_TOKEN"], os.environ["BENCH_URL"], cache=False) as client:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report = video.process(vf.Enlarge(scale=2), source, target, client=client, concurrency=concurrency)
-    elapsed = time.perf_counter() - start
-print(json.dumps({"frames": report.frames, "distinct": report.distinct, "seconds": elapsed,
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({"frames": report.frames, "distinct": report.distinct, "seconds": elapsed, "cpu_seconds": cpu,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -94,6 +94,16 @@ print(json.dumps({"frames": report.frames, "distinct": report.distinct, "seconds
 def _script(code: str, *args: object, env: dict[str, str] | None = None) -> dict[str, Any]:
     wrapped = f"import sys\nsys.argv = ['bench', {', '.join(repr(str(a)) for a in args)}]\n{code}"
     return run_json_subprocess(wrapped, env or {}, timeout=3600)
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (0.0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:  # pragma: no cover - not Linux
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(*, width: int, height: int, seconds: list[float], concurrency: int) -> dict[str, Any]:
@@ -106,7 +116,9 @@ def run(*, width: int, height: int, seconds: list[float], concurrency: int) -> d
             make = f"import sys\nsys.argv = ['make', {str(clip)!r}, '{width}', '{height}', '{length}']\n"
             run_json_or_none(make + _MAKE)
             floor = _script(_FLOOR, clip, Path(folder) / "floor.mp4")
+            emulator_cpu = _cpu_of(emu.proc.pid)
             ours = _script(_RUN, clip, Path(folder) / "out.mp4", concurrency, env=env)
+            emulator_cpu = _cpu_of(emu.proc.pid) - emulator_cpu
             row = {
                 "seconds_of_video": length,
                 "frames": ours["frames"],
@@ -114,6 +126,11 @@ def run(*, width: int, height: int, seconds: list[float], concurrency: int) -> d
                 "fps": ours["frames"] / ours["seconds"],
                 "floor_peak_rss_mb": floor["peak_rss_mb"],
                 "peak_rss_mb": ours["peak_rss_mb"],
+                "floor_cpu_ms_per_frame": 1000 * floor["cpu_seconds"] / floor["frames"],
+                "client_cpu_ms_per_frame": 1000 * ours["cpu_seconds"] / ours["frames"],
+                "emulator_cpu_ms_per_frame": 1000 * emulator_cpu / ours["frames"],
+                "floor_cores_busy": floor["cpu_seconds"] / floor["seconds"],
+                "cores_busy": (ours["cpu_seconds"] + emulator_cpu) / ours["seconds"],
             }
             row["ratio"] = row["fps"] / row["floor_fps"]
             results["clips"].append(row)
@@ -121,7 +138,11 @@ def run(*, width: int, height: int, seconds: list[float], concurrency: int) -> d
                 f"{length:g} s clip ({row['frames']} frames {width}x{height} -> {2 * width}x{2 * height}): "
                 f"{row['fps']:.2f} fps vs floor {row['floor_fps']:.2f} fps ({row['ratio']:.2f}x, "
                 f"target >= 0.8x); peak RSS {row['peak_rss_mb']:.0f} MB "
-                f"(floor {row['floor_peak_rss_mb']:.0f} MB)",
+                f"(floor {row['floor_peak_rss_mb']:.0f} MB)\n"
+                f"  CPU per frame: floor {row['floor_cpu_ms_per_frame']:.0f} ms "
+                f"({row['floor_cores_busy']:.2f} cores busy); ours {row['client_cpu_ms_per_frame']:.0f} ms "
+                f"client + {row['emulator_cpu_ms_per_frame']:.0f} ms emulator "
+                f"({row['cores_busy']:.2f} cores busy of {results['machine']['cores']})",
                 flush=True,
             )
     clips = results["clips"]

@@ -402,7 +402,7 @@ def _add_provenance_command(sub: argparse._SubParsersAction) -> None:
         "provenance",
         help="show which jobs and settings made an output file",
         description="Print the provenance record vance-filters wrote into FILE (XMP in a PNG, "
-        "JPEG or WebP): the service's trans_id(s), the filter and its jconfig, the SHA-256 of "
+        "JPEG or WebP; a metadata tag in an .mp4 .mov .mkv .webm video): the service's trans_id(s), the filter and its jconfig, the SHA-256 of "
         "the input and of the uploaded bytes, the credits charged, the service, the library "
         "version and the IPTC digital source type. A file without a record: exit status 1.",
         epilog=_EXIT_NOTE,
@@ -422,6 +422,12 @@ def _read_record(path: Path) -> Any:
 
 
 def _cmd_provenance(args: argparse.Namespace, console: _Console) -> int:
+    from . import video
+
+    if video.is_video(args.file):  # the record is a tag of the container
+        from ._cli_video import print_record
+
+        return print_record(args.file, console, as_json=args.json)
     record = _read_record(args.file)
     if record is None:
         console.error(f"{args.file}: no vance-filters provenance record in this file")

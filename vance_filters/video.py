@@ -44,6 +44,8 @@ always has every frame.
 from __future__ import annotations
 
 import collections
+import dataclasses
+import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -57,6 +59,7 @@ import numpy as np
 from PIL import Image
 
 from . import _budget
+from . import provenance as _provenance
 from ._warn import user_stacklevel
 from .errors import ConfigError, InputError, VanceError
 
@@ -69,15 +72,20 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "DEFAULT_UPLOAD_FORMAT",
     "FLICKERING",
+    "RECORD_KEY",
     "VIDEO_SUFFIXES",
     "FlickerWarning",
     "KeptFrame",
     "VideoFrameError",
     "VideoPlan",
+    "VideoRecord",
     "VideoReport",
+    "default_codec",
     "is_video",
     "plan",
     "process",
+    "record_of",
+    "settings",
 ]
 
 #: The containers a video input may come in (and its output goes out in).
@@ -363,6 +371,157 @@ def plan(
     )
 
 
+#: The container metadata tag that holds an output's provenance record (JSON): written by
+#: :func:`process` into .mp4 .mov (as a custom metadata key) .mkv .webm (as a tag).
+RECORD_KEY = "vance_filters_provenance"
+
+
+def settings(
+    *,
+    video_codec: str | None = None,
+    crf: int | None = 18,
+    threshold: float = DEFAULT_THRESHOLD,
+    block: int = DEFAULT_BLOCK,
+    upload_format: str = DEFAULT_UPLOAD_FORMAT,
+) -> dict[str, Any]:
+    """The video options a record holds, beside the filter's jconfig: equal settings, same output.
+
+    Examples
+    --------
+    >>> settings(crf=20)["crf"]
+    20
+    """
+    return {
+        "video_codec": video_codec or "libx264",
+        "crf": crf,
+        "threshold": float(threshold),
+        "block": block,
+        "upload_format": upload_format,
+    }
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """What made a video output: the filter's record and the video settings.
+
+    Attributes
+    ----------
+    provenance : Provenance
+        The filter, its jconfig and spec, the service, the library, when (the jobs are
+        not listed: the container's metadata is written before the first frame).
+    settings : dict
+        :func:`settings`: the encoder, its crf, the near-repeat measure and the upload format.
+    frames, distinct : int
+        Frames in the clip and pictures sent.
+    credits : float
+        What the run was planned to spend (cached pictures free).
+    kept : tuple of int
+        Frames whose job failed and whose original picture was kept (``on_error="keep"``).
+    """
+
+    provenance: _provenance.Provenance
+    settings: dict[str, Any]
+    frames: int = 0
+    distinct: int = 0
+    credits: float = 0.0
+    kept: tuple[int, ...] = ()
+
+    def same_settings(self, jconfig: Any, video_settings: dict[str, Any]) -> bool:
+        """True when this output was made with ``jconfig`` and these video settings."""
+        return self.provenance.same_settings(jconfig) and self.settings == video_settings
+
+    def as_json(self) -> dict[str, Any]:
+        """The record as plain JSON values."""
+        return {
+            **self.provenance.as_json(),
+            "video": self.settings,
+            "frames": self.frames,
+            "distinct": self.distinct,
+            "planned_credits": self.credits,
+            "kept_frames": list(self.kept),
+        }
+
+    def to_json(self) -> str:
+        """The record as the JSON text of the container's tag."""
+        return json.dumps(self.as_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> VideoRecord | None:
+        """The record in a tag's text, or None if it holds none."""
+        try:
+            data = json.loads(text)
+            record = _provenance.Provenance.from_json(data)
+            if record is None or not isinstance(data.get("video"), dict):
+                return None
+            return cls(
+                provenance=record,
+                settings=data["video"],
+                frames=int(data.get("frames") or 0),
+                distinct=int(data.get("distinct") or 0),
+                credits=float(data.get("planned_credits") or 0),
+                kept=tuple(int(k) for k in data.get("kept_frames") or ()),
+            )
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+
+def record_of(path: str | os.PathLike[str]) -> VideoRecord | None:
+    """The provenance record :func:`process` wrote into a video, or None if it holds none.
+
+    Raises
+    ------
+    InputError
+        PyAV is missing, or the file is not a video it can read.
+
+    Examples
+    --------
+    >>> record_of("out.mp4").settings["crf"]  # doctest: +SKIP
+    18
+    """
+    av = _av()
+    with _open(av, path) as container:
+        tags = {str(key).lower(): value for key, value in container.metadata.items()}
+    text = tags.get(RECORD_KEY)
+    return None if not isinstance(text, str) else VideoRecord.from_json(text)
+
+
+def default_codec(output: str | os.PathLike[str]) -> str:
+    """The video encoder an output gets by default: ``libvpx-vp9`` for .webm, else ``libx264``.
+
+    Examples
+    --------
+    >>> default_codec("out.webm"), default_codec("out.MP4")
+    ('libvpx-vp9', 'libx264')
+    """
+    return "libvpx-vp9" if Path(os.fspath(output)).suffix.lower() == ".webm" else "libx264"
+
+
+def _muxer_options(path: Path) -> dict[str, str]:
+    # MP4 and MOV keep only their standard tags unless told to write every key.
+    return {"movflags": "use_metadata_tags"} if path.suffix.lower() in (".mp4", ".mov") else {}
+
+
+def _restamp(av: Any, path: Path, record: str) -> None:
+    """Rewrite the record of the video at ``path``: every packet copied (no re-encode)."""
+    again = path.with_name(f".{path.stem}.stamp{path.suffix}")
+    try:
+        with _open(av, path) as inp, _open(av, again, "w", options=_muxer_options(again)) as out:
+            out.metadata.update(inp.metadata)
+            out.metadata[RECORD_KEY] = record
+            streams = {}
+            for stream in inp.streams:
+                streams[stream.index] = out.add_stream_from_template(stream)
+                streams[stream.index].metadata.update(stream.metadata)
+            for packet in inp.demux():
+                if packet.size:  # not the demuxer's closing empty packet (Matroska video has no dts)
+                    packet.stream = streams[packet.stream.index]
+                    out.mux(packet)
+        os.replace(again, path)
+    finally:
+        if again.exists():
+            again.unlink()
+
+
 def _open(av: Any, source: Any, mode: str = "r", **options: Any) -> Any:
     try:
         return av.open(os.fspath(source), mode, **options)
@@ -381,7 +540,7 @@ def process(
     threshold: float = DEFAULT_THRESHOLD,
     block: int = DEFAULT_BLOCK,
     on_error: OnError = "raise",
-    video_codec: str = "libx264",
+    video_codec: str | None = None,
     crf: int | None = 18,
     upload_format: VideoUploadFormat = DEFAULT_UPLOAD_FORMAT,
     progress: bool = False,
@@ -412,8 +571,9 @@ def process(
     on_error : {"raise", "keep"}
         A failed picture stops the run with :class:`VideoFrameError`, or its
         frames keep their original pictures (listed in the report's ``kept``).
-    video_codec : str
-        FFmpeg encoder of the output's video (default ``libx264``).
+    video_codec : str, optional
+        FFmpeg encoder of the output's video (default: ``libvpx-vp9`` for .webm,
+        whose container takes no H.264, else ``libx264``).
     crf : int or None
         The encoder's constant rate factor (default 18; None: the encoder's default).
     upload_format : {"jpeg", "png", "auto"}
@@ -469,17 +629,34 @@ def process(
     if planned.frames == 0:
         raise InputError(f"{os.fspath(source)}: the video has no frames")
     target = Path(os.fspath(output))
+    video_codec = video_codec or default_codec(target)
     partial = target.with_name(f".{target.stem}.partial{target.suffix}")
     report = VideoReport(output=target, distinct=planned.distinct)
     client.ensure_pool(concurrency)
+    stamp = VideoRecord(
+        provenance=_provenance.Provenance(
+            jobs=(), jconfig=filter.to_jconfig(), filter=repr(filter), service=client.base_url,
+            spec=_provenance.filter_spec(filter),
+        ),
+        settings=settings(
+            video_codec=video_codec, crf=crf, threshold=threshold, block=block, upload_format=upload_format
+        ),
+        frames=planned.frames,
+        distinct=planned.distinct,
+        credits=planned.credits,
+    )  # fmt: skip
     try:
-        with _open(av, source) as inp, _open(av, partial, "w") as out:
+        with _open(av, source) as inp, _open(av, partial, "w", options=_muxer_options(partial)) as out:
+            out.metadata[RECORD_KEY] = stamp.to_json()
             _run(
                 av, filter, inp, out, planned, report,
                 client=client, concurrency=concurrency, threshold=threshold, block=block,
                 on_error=on_error, video_codec=video_codec, crf=crf, progress=progress,
                 batch_map=batch_map, upload_format=upload_format,
             )  # fmt: skip
+        if report.kept:  # the record says which frames are originals: a rerun redoes them
+            kept = dataclasses.replace(stamp, kept=tuple(k.frame for k in report.kept))
+            _restamp(av, partial, kept.to_json())
         os.replace(partial, target)
     finally:
         if partial.exists():
@@ -539,7 +716,7 @@ def _run(
     upload_format: str,
 ) -> None:
     istream = inp.streams.video[0]
-    out.metadata.update(inp.metadata)
+    out.metadata.update({k: v for k, v in inp.metadata.items() if k.lower() != RECORD_KEY})
     rate = istream.average_rate or istream.guessed_rate or Fraction(24)
     ostream = out.add_stream(video_codec, rate=rate)
     scale = float(flt.scale)
@@ -549,8 +726,8 @@ def _run(
     ostream.pix_fmt = "yuv420p"
     ostream.time_base = istream.time_base
     ostream.codec_context.time_base = istream.time_base
-    if crf is not None:
-        ostream.options = {"crf": str(crf)}
+    if crf is not None:  # libvpx: constant quality only with no bit rate target
+        ostream.options = {"crf": str(crf), **({"b": "0"} if video_codec.startswith("libvpx") else {})}
     ostream.metadata.update(istream.metadata)
     if planned.rotation:
         ostream.set_display_rotation(planned.rotation)

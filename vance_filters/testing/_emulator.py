@@ -150,7 +150,7 @@ class Emulator:
         # -- what jobs compute
         echo_jobs: bool = False,
     ) -> None:
-        if not isinstance(echo_jobs, bool):
+        if echo_jobs is not True and echo_jobs is not False:
             raise ValueError(f"echo_jobs={echo_jobs!r} is not allowed: expected True or False")
         if not isinstance(host, str) or not host:
             raise ValueError(f"host={host!r} is not allowed: expected a host name or address")
