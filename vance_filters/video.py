@@ -45,8 +45,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import io
 import json
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -61,7 +63,7 @@ from PIL import Image
 from . import _budget
 from . import provenance as _provenance
 from ._warn import user_stacklevel
-from .errors import ConfigError, InputError, VanceError
+from .errors import ConfigError, InputError, ResultDecodeError, ResultTooLargeError, VanceError
 
 if TYPE_CHECKING:
     from .client import Client
@@ -98,6 +100,8 @@ FLICKERING = ("ToAnime", "Animegan", "Cartoonize", "Recolor")
 DEFAULT_THRESHOLD = 10.0
 #: Default block size (pixels) of the near-repeat measure.
 DEFAULT_BLOCK = 4
+#: The quality of a frame's JPEG upload.
+_JPEG_QUALITY = 95
 #: Results converted to encoder frames ahead of the encoder, at most.
 _CONVERTING = 4
 _INSTALL = "pip install 'vance-filters[video]'"
@@ -295,6 +299,99 @@ def _decoded(container: Any, stream: Any) -> Iterator[tuple[int | None, float, n
         yield frame.pts, time, frame.to_ndarray(format="rgb24"), frame
 
 
+def _upload(picture: np.ndarray, upload_format: str) -> tuple[bytes, str]:
+    """A frame's upload file and its name: JPEG q95 with the chroma halved (a video frame's
+    chroma already is), when it fits the service's limits; else as :func:`imaging.prepare`
+    makes it (PNG, or a downscaled JPEG)."""
+    from . import imaging
+    from ._features import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
+
+    height, width = picture.shape[:2]
+    if upload_format == "jpeg" and width * height <= MAX_UPLOAD_PIXELS:
+        buffer = io.BytesIO()
+        Image.fromarray(picture).save(buffer, "JPEG", quality=_JPEG_QUALITY, subsampling="4:2:0")
+        if buffer.tell() <= MAX_UPLOAD_BYTES:
+            return buffer.getvalue(), "frame.jpg"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a downscaled frame comes back at the output's size anyway
+        prepared = imaging.prepare(picture, upload_format=upload_format, on_limit="downscale")  # type: ignore[arg-type]
+    return prepared.data, prepared.filename
+
+
+@dataclass(frozen=True)
+class _Paid:
+    """A frame's job done: the result file as the service sent it."""
+
+    data: bytes
+    upload: bytes
+    trans_id: str | None
+
+
+class _FrameJob:
+    """``flt`` for :func:`vance_filters.batch.map`: a frame's picture in, the result file out.
+
+    The result is not decoded here (no RGB copy): the encoder side decodes a JPEG result
+    straight to the encoder's YUV. Every job goes through :meth:`Client.run_job` (the cache,
+    the journal) and is reported to the provenance recording, as :meth:`Filter.apply` does.
+    """
+
+    def __init__(self, flt: Filter, upload_format: str) -> None:
+        self.flt = flt
+        self.jconfig = flt.to_jconfig()
+        self.upload_format = upload_format
+
+    @property
+    def cost(self) -> float:
+        return float(self.flt.cost)
+
+    def apply(self, image: Any, *, client: Any, on_limit: Any, upload_format: Any) -> _Paid:
+        data, name = _upload(image, self.upload_format)
+        result = client.run_job(data, self.jconfig, filename=name)
+        _provenance.report_job(self.flt, result, data, self.jconfig, client.base_url)
+        return _Paid(result.data, data, result.trans_id)
+
+
+def _frame_job(flt: Filter, upload_format: str) -> _FrameJob:
+    # The class bears the filter's name: it labels the progress bar.
+    return type(type(flt).__name__, (_FrameJob,), {})(flt, upload_format)  # type: ignore[no-any-return]
+
+
+_decoders = threading.local()
+
+
+def _decoded_result(av: Any, paid: _Paid, size: tuple[int, int], pix_fmt: str) -> Any:
+    """The result file as an encoder frame: ``size``, ``pix_fmt``. A JPEG goes to YUV directly
+    (FFmpeg's decoder, one per thread); anything else through Pillow's RGB."""
+    from ._sniff import image_format, image_size
+
+    claimed = image_size(paid.data)
+    if claimed is not None and claimed[0] * claimed[1] > 4 * size[0] * size[1]:
+        raise ResultTooLargeError(
+            f"the result claims {claimed[0]}x{claimed[1]} pixels, over 4x the {size[0]}x{size[1]} "
+            "promised", trans_id=paid.trans_id,
+        )  # fmt: skip
+    try:
+        if image_format(paid.data) == "jpeg":
+            decoder = getattr(_decoders, "mjpeg", None)
+            if decoder is None:
+                decoder = _decoders.mjpeg = av.CodecContext.create("mjpeg", "r")
+                _decoders.reformatter = av.video.reformatter.VideoReformatter()
+            pictures = decoder.decode(av.Packet(paid.data))
+            if len(pictures) == 1 and pictures[0].format.name in ("yuvj420p", "yuvj444p", "yuvj422p"):
+                # JPEG's full-range YUV to the video's limited range (BT.601 both)
+                return _decoders.reformatter.reformat(
+                    pictures[0], width=size[0], height=size[1], format=pix_fmt,
+                    src_color_range="JPEG", dst_color_range="MPEG",
+                )  # fmt: skip
+        with Image.open(io.BytesIO(paid.data)) as opened:
+            picture = _fit(_rgb(opened.convert("RGB")), size)
+        return av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format=pix_fmt)
+    except (OSError, ValueError, av.error.FFmpegError) as exc:  # type: ignore[misc]
+        raise ResultDecodeError(
+            f"the result cannot be decoded: {exc}", trans_id=paid.trans_id
+        ) from None
+
+
 def plan(
     filter: Filter,
     source: str | os.PathLike[str],
@@ -321,14 +418,12 @@ def plan(
     """
     from ._cache import cache_key
     from ._defaults import default_client
-    from .plan import _filter_upload
 
     _check(threshold, block, "raise", upload_format=upload_format)
     av = _av()
     _warn_flicker(filter)
     client = client if client is not None else default_client()
     jconfig = filter.to_jconfig()
-    prepare = _filter_upload("downscale", upload_format)
     lookup = client.cache is not None
     frames = distinct = cached = 0
     seen: set[str] = set()
@@ -351,7 +446,7 @@ def plan(
             distinct += 1
             if not lookup:
                 continue
-            data = prepare(picture)[0]
+            data = _upload(picture, upload_format)[0]
             key = cache_key(data, jconfig)
             if key in seen or client.cached(data, jconfig):
                 cached += 1
@@ -664,6 +759,16 @@ def process(
     return report
 
 
+def _failed(item: _Frame, error: BaseException) -> VideoFrameError:
+    failed = VideoFrameError(
+        f"frame {item.index} at {item.time:.3f} s failed: {type(error).__name__}: {error}",
+        frame=item.index,
+        time=item.time,
+    )
+    failed.__cause__ = error
+    return failed
+
+
 class _Counted:
     """An iterator that says its length (the progress bar's total)."""
 
@@ -775,6 +880,13 @@ def _run(
         frame = av.VideoFrame.from_ndarray(_fit(_rgb(picture), size), format="rgb24")
         return frame.reformat(format=ostream.pix_fmt)
 
+    def from_result(paid: _Paid) -> Any:
+        try:
+            return _decoded_result(av, paid, size, ostream.pix_fmt)
+        except ResultDecodeError as exc:
+            client.forget(paid.upload, job.jconfig)  # a bad result must not stick in the cache
+            return exc
+
     def drain(wait: bool) -> None:
         nonlocal done
         while pending and pending[0].rep in results:
@@ -783,7 +895,9 @@ def _run(
             if isinstance(result, Future):
                 if not (wait or result.done()):
                     return
-                result = result.result()
+                result = results[item.rep] = result.result()
+                if isinstance(result, BaseException) and not keep:
+                    raise _failed(item, result)
             pending.popleft()
             if isinstance(result, BaseException):
                 assert item.picture is not None
@@ -799,24 +913,19 @@ def _run(
             for old in [r for r in results if r < item.rep]:
                 del results[old]
 
+    job = _frame_job(flt, upload_format)
     stream = batch_map(
-        flt, _Counted(pictures(), planned.distinct), concurrency=concurrency, progress=progress, return_exceptions=True,
-        client=client, upload_format=upload_format,
+        job, _Counted(pictures(), planned.distinct), concurrency=concurrency, progress=progress, return_exceptions=True,
+        client=client,
     )  # fmt: skip
     try:
         for number, result in enumerate(stream):
             if isinstance(result, BaseException):
-                first = next(item for item in pending if item.rep == number)
                 if not keep:
-                    raise VideoFrameError(
-                        f"frame {first.index} at {first.time:.3f} s failed: "
-                        f"{type(result).__name__}: {result}",
-                        frame=first.index,
-                        time=first.time,
-                    ) from result
+                    raise _failed(next(item for item in pending if item.rep == number), result)
                 results[number] = result
             else:
-                results[number] = converter.submit(to_frame, result)
+                results[number] = converter.submit(from_result, result)
             drain(wait=len(results) > _CONVERTING)
         drain(wait=True)
     finally:
