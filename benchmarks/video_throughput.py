@@ -4,7 +4,8 @@
     python benchmarks/video_throughput.py --width 320 --height 180 --seconds 2 6   # quick
 
 Needs the ``video`` extra (PyAV). Each clip (24 fps, H.264, every frame a
-different picture, so nothing is a repeat) is processed by
+different picture, so nothing is a repeat: a photo-like picture — gradients,
+grain, a textured band — panning, with a block moving across) is processed by
 ``video.process(Enlarge(scale=2), ...)`` against the emulator in its own
 process (``vance-filters emulator``, zero-duration jobs: what is measured is
 the client side — decode, upload encoding, HTTP, result decoding, encode).
@@ -13,6 +14,15 @@ frame by pixel repetition and encode it with the same encoder settings, in
 the same interpreter. Figures: frames per second of both, their ratio (target
 >= 0.8x at enough concurrency), and each run's peak RSS in a fresh
 subprocess, which must not grow with the clip's length (compare the clips).
+CPU per frame is printed for the floor, the client and the emulator (whose
+process shares the machine's cores with the client).
+
+``--content noise`` makes every picture uniform noise instead: every codec's
+worst case, and an unfair one here, since the encoder's cost depends on what
+it is given: the floor encodes the decoded frames exactly repeated, the client
+encodes the service's JPEG answers (the service's format for a JPEG upload),
+and JPEG's error on noise is noise that H.264 at crf 18 spends several times
+the bits (and CPU) on.
 """
 
 from __future__ import annotations
@@ -31,15 +41,24 @@ from _common import ExternalEmulator, machine, run_json_subprocess
 
 _MAKE = """
 import av, numpy as np, sys
-path, width, height, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+sys.path.insert(0, sys.argv[6])
+from _common import noisy_photo
+path, width, height, seconds, content = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 out = av.open(path, "w")
 stream = out.add_stream("libx264", rate=24)
 stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
 stream.options = {"preset": "ultrafast", "crf": "23"}
-rng = np.random.default_rng(0)
-base = rng.integers(0, 255, (height, width, 3), np.uint8)
+if content == "noise":
+    base = np.random.default_rng(0).integers(0, 255, (height, width, 3), np.uint8)
+else:  # a photo-like picture: gradients, grain, a textured band, and a block that moves
+    base = noisy_photo(height, width, amp=12)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base[((xx // 40 + yy // 40) % 2 == 0) & (yy < height // 3)] //= 2
 for index in range(int(seconds * 24)):
     picture = np.roll(base, index * 7, axis=1)
+    if content != "noise":
+        left = (index * 23) % width
+        picture[height // 2 : height // 2 + height // 9, left : left + width // 16] = (200, 60, 40)
     frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
     frame.pts = index
     for packet in stream.encode(frame):
@@ -106,14 +125,18 @@ def _cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(*, width: int, height: int, seconds: list[float], concurrency: int) -> dict[str, Any]:
+def run(
+    *, width: int, height: int, seconds: list[float], concurrency: int, content: str = "photo"
+) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "size": [width, height], "concurrency": concurrency,
-                               "clips": []}  # fmt: skip
+                               "content": content, "clips": []}  # fmt: skip
     with tempfile.TemporaryDirectory() as folder, ExternalEmulator(workers=concurrency, echo_jobs=True) as emu:
         env = {"BENCH_TOKEN": emu.token, "BENCH_URL": emu.url}
         for length in seconds:
             clip = Path(folder) / f"clip{length:g}.mp4"
-            make = f"import sys\nsys.argv = ['make', {str(clip)!r}, '{width}', '{height}', '{length}']\n"
+            here = os.path.dirname(os.path.abspath(__file__))
+            make = (f"import sys\nsys.argv = ['make', {str(clip)!r}, '{width}', '{height}', '{length}', "
+                    f"{content!r}, {here!r}]\n")  # fmt: skip
             run_json_or_none(make + _MAKE)
             floor = _script(_FLOOR, clip, Path(folder) / "floor.mp4")
             emulator_cpu = _cpu_of(emu.proc.pid)
@@ -166,9 +189,13 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--seconds", type=float, nargs="+", default=[5.0, 20.0])
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--content", choices=("photo", "noise"), default="photo",
+                        help="the clip's pictures: photo-like (default) or uniform noise (every "
+                        "codec's worst case)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
-    results = run(width=args.width, height=args.height, seconds=args.seconds, concurrency=args.concurrency)
+    results = run(width=args.width, height=args.height, seconds=args.seconds, concurrency=args.concurrency,
+                  content=args.content)
     if args.out is not None:
         args.out.write_text(json.dumps(results, indent=2))
 
