@@ -385,3 +385,23 @@ def test_cli_redoes_an_output_with_kept_frames(
     paid = emu.credits_used
     assert cli.main(args) == 0 and "redoing" in capsys.readouterr().err
     assert video.record_of(out / "clip.mkv").kept == () and emu.credits_used == paid + 1  # only the failed one
+
+
+def test_a_damaged_result_is_fetched_again_free(emu: Any, vance_client: vf.Client, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mkv", frames=6)
+    emu.fail("download", body=b"\xff\xd8\xff\xe0" + bytes(200), content_type="image/jpeg")  # a JPEG's head only
+    report = video.process(vf.Enlarge(scale=2), clip, tmp_path / "out.mkv", client=vance_client, concurrency=1)
+    assert report.kept == [] and report.frames == 6 and emu.credits_used == 3  # the trans_id again: no charge
+    assert emu.request_count("download") == 4 and emu.request_count("upload") == 3
+    first = pictures(tmp_path / "out.mkv")[0]
+    assert far(first, stand_in(vf.Enlarge(scale=2), pictures(clip)[0])) < 12
+
+
+def test_a_result_that_never_decodes_fails_its_frame(emu: Any, vance_client: vf.Client, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mkv", frames=6)
+    emu.fail("download", times=2, body=b"\xff\xd8\xff\xe0" + bytes(200), content_type="image/jpeg")
+    report = video.process(
+        vf.Enlarge(scale=2), clip, tmp_path / "out.mkv", client=vance_client, concurrency=1, on_error="keep"
+    )
+    assert [k.frame for k in report.kept] == [0, 1] and "ResultDecodeError" in report.kept[0].error
+    assert len(pictures(tmp_path / "out.mkv")) == 6

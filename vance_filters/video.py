@@ -884,6 +884,12 @@ def _run(
         try:
             return _decoded_result(av, paid, size, ostream.pix_fmt)
         except ResultDecodeError as exc:
+            if paid.trans_id and not isinstance(exc, ResultTooLargeError):
+                try:  # damaged on the way: fetched again by trans_id (free), it replaces the cached copy
+                    again = client.redownload(paid.trans_id, paid.upload, job.jconfig)
+                    return _decoded_result(av, _Paid(again, paid.upload, paid.trans_id), size, ostream.pix_fmt)
+                except VanceError:
+                    pass
             client.forget(paid.upload, job.jconfig)  # a bad result must not stick in the cache
             return exc
 
