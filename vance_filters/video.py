@@ -15,7 +15,16 @@ Only the picture changes:
 - audio and subtitle streams are copied packet for packet (remuxed, never
   re-encoded); the container's and the streams' metadata and the video's
   rotation (display matrix) are kept;
-- the video codec is ``libx264`` at ``crf=18`` (visually lossless), settable.
+- the video codec is ``libx264`` (``libvpx-vp9`` for .webm) at ``crf=18``
+  (visually lossless), settable.
+
+Frames go up as JPEG q95 with the chroma halved (a decoded video frame is
+already lossy and its chroma already halved; ``upload_format="png"`` sends
+them losslessly), and a JPEG result is decoded by FFmpeg straight to the
+encoder's YUV on two threads of its own, beside the main thread's decoding and
+encoding: no RGB copy of the large result is made. Every output carries a
+provenance record (:class:`VideoRecord`, read by :func:`record_of`) in a
+metadata tag of its container.
 
 Duplicates are processed once. A frame whose picture matches the last one
 sent is a *repeat* and reuses its result: the measure is the largest
