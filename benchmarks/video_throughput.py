@@ -130,7 +130,7 @@ def run(
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "size": [width, height], "concurrency": concurrency,
                                "content": content, "clips": []}  # fmt: skip
-    with tempfile.TemporaryDirectory() as folder, ExternalEmulator(workers=concurrency, echo_jobs=True) as emu:
+    with tempfile.TemporaryDirectory() as folder, ExternalEmulator(workers=concurrency, echo_jobs=True, credits=1e9) as emu:
         env = {"BENCH_TOKEN": emu.token, "BENCH_URL": emu.url}
         for length in seconds:
             clip = Path(folder) / f"clip{length:g}.mp4"
