@@ -399,9 +399,10 @@ def test_a_damaged_result_is_fetched_again_free(emu: Any, vance_client: vf.Clien
 
 def test_a_result_that_never_decodes_fails_its_frame(emu: Any, vance_client: vf.Client, tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mkv", frames=6)
-    emu.fail("download", times=2, body=b"\xff\xd8\xff\xe0" + bytes(200), content_type="image/jpeg")
+    emu.fail("download", times=100, body=b"\xff\xd8\xff\xe0" + bytes(200), content_type="image/jpeg")
     report = video.process(
         vf.Enlarge(scale=2), clip, tmp_path / "out.mkv", client=vance_client, concurrency=1, on_error="keep"
     )
-    assert [k.frame for k in report.kept] == [0, 1] and "ResultDecodeError" in report.kept[0].error
+    assert [k.frame for k in report.kept] == list(range(6)) and "ResultDecodeError" in report.kept[0].error
+    assert emu.request_count("download") == 6  # each fetched again once, then given up
     assert len(pictures(tmp_path / "out.mkv")) == 6

@@ -478,6 +478,9 @@ def plan(
 #: The container metadata tag that holds an output's provenance record (JSON): written by
 #: :func:`process` into .mp4 .mov (as a custom metadata key) .mkv .webm (as a tag).
 RECORD_KEY = "vance_filters_provenance"
+#: Container tags not carried over: the input's record, and what the muxer writes itself
+#: (with every key written, MP4 would otherwise keep the input's brands as custom tags).
+_NOT_COPIED = frozenset({RECORD_KEY, "major_brand", "minor_version", "compatible_brands", "encoder"})
 
 
 def settings(
@@ -830,7 +833,7 @@ def _run(
     upload_format: str,
 ) -> None:
     istream = inp.streams.video[0]
-    out.metadata.update({k: v for k, v in inp.metadata.items() if k.lower() != RECORD_KEY})
+    out.metadata.update({k: v for k, v in inp.metadata.items() if k.lower() not in _NOT_COPIED})
     rate = istream.average_rate or istream.guessed_rate or Fraction(24)
     ostream = out.add_stream(video_codec, rate=rate)
     scale = float(flt.scale)
