@@ -54,10 +54,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import io
-import json
 import os
-import threading
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -67,10 +64,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from PIL import Image
 
 from . import _budget
 from . import provenance as _provenance
+from ._video_io import (
+    Paid,
+    decoded_result,
+    fit,
+    frame_job,
+    load_av,
+    open_container,
+    rgb,
+    upload_file,
+)
+from ._video_record import NOT_COPIED, RECORD_KEY, VideoRecord, muxer_options, record_of, restamp
 from ._warn import user_stacklevel
 from .errors import ConfigError, InputError, ResultDecodeError, ResultTooLargeError, VanceError
 
@@ -109,11 +116,8 @@ FLICKERING = ("ToAnime", "Animegan", "Cartoonize", "Recolor")
 DEFAULT_THRESHOLD = 10.0
 #: Default block size (pixels) of the near-repeat measure.
 DEFAULT_BLOCK = 4
-#: The quality of a frame's JPEG upload.
-_JPEG_QUALITY = 95
 #: Results converted to encoder frames ahead of the encoder, at most.
 _CONVERTING = 4
-_INSTALL = "pip install 'vance-filters[video]'"
 OnError = Literal["raise", "keep"]
 #: How frames are uploaded: JPEG q95 by default (a decoded video frame is already lossy, and
 #: a JPEG is several times faster to encode and to send than a PNG of the same frame).
@@ -140,16 +144,6 @@ class VideoFrameError(VanceError):
         super().__init__(message, hint="rerun to resume, or pass on_error='keep' (--on-error keep)")
         self.frame = frame
         self.time = time
-
-
-def _av() -> Any:
-    try:
-        import av  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError:
-        raise InputError(
-            f"video input needs PyAV, the optional extra: {_INSTALL}"
-        ) from None
-    return av
 
 
 def is_video(path: Any) -> bool:
@@ -308,99 +302,6 @@ def _decoded(container: Any, stream: Any) -> Iterator[tuple[int | None, float, n
         yield frame.pts, time, frame.to_ndarray(format="rgb24"), frame
 
 
-def _upload(picture: np.ndarray, upload_format: str) -> tuple[bytes, str]:
-    """A frame's upload file and its name: JPEG q95 with the chroma halved (a video frame's
-    chroma already is), when it fits the service's limits; else as :func:`imaging.prepare`
-    makes it (PNG, or a downscaled JPEG)."""
-    from . import imaging
-    from ._features import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
-
-    height, width = picture.shape[:2]
-    if upload_format == "jpeg" and width * height <= MAX_UPLOAD_PIXELS:
-        buffer = io.BytesIO()
-        Image.fromarray(picture).save(buffer, "JPEG", quality=_JPEG_QUALITY, subsampling="4:2:0")
-        if buffer.tell() <= MAX_UPLOAD_BYTES:
-            return buffer.getvalue(), "frame.jpg"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a downscaled frame comes back at the output's size anyway
-        prepared = imaging.prepare(picture, upload_format=upload_format, on_limit="downscale")  # type: ignore[arg-type]
-    return prepared.data, prepared.filename
-
-
-@dataclass(frozen=True)
-class _Paid:
-    """A frame's job done: the result file as the service sent it."""
-
-    data: bytes
-    upload: bytes
-    trans_id: str | None
-
-
-class _FrameJob:
-    """``flt`` for :func:`vance_filters.batch.map`: a frame's picture in, the result file out.
-
-    The result is not decoded here (no RGB copy): the encoder side decodes a JPEG result
-    straight to the encoder's YUV. Every job goes through :meth:`Client.run_job` (the cache,
-    the journal) and is reported to the provenance recording, as :meth:`Filter.apply` does.
-    """
-
-    def __init__(self, flt: Filter, upload_format: str) -> None:
-        self.flt = flt
-        self.jconfig = flt.to_jconfig()
-        self.upload_format = upload_format
-
-    @property
-    def cost(self) -> float:
-        return float(self.flt.cost)
-
-    def apply(self, image: Any, *, client: Any, on_limit: Any, upload_format: Any) -> _Paid:
-        data, name = _upload(image, self.upload_format)
-        result = client.run_job(data, self.jconfig, filename=name)
-        _provenance.report_job(self.flt, result, data, self.jconfig, client.base_url)
-        return _Paid(result.data, data, result.trans_id)
-
-
-def _frame_job(flt: Filter, upload_format: str) -> _FrameJob:
-    # The class bears the filter's name: it labels the progress bar.
-    return type(type(flt).__name__, (_FrameJob,), {})(flt, upload_format)  # type: ignore[no-any-return]
-
-
-_decoders = threading.local()
-
-
-def _decoded_result(av: Any, paid: _Paid, size: tuple[int, int], pix_fmt: str) -> Any:
-    """The result file as an encoder frame: ``size``, ``pix_fmt``. A JPEG goes to YUV directly
-    (FFmpeg's decoder, one per thread); anything else through Pillow's RGB."""
-    from ._sniff import image_format, image_size
-
-    claimed = image_size(paid.data)
-    if claimed is not None and claimed[0] * claimed[1] > 4 * size[0] * size[1]:
-        raise ResultTooLargeError(
-            f"the result claims {claimed[0]}x{claimed[1]} pixels, over 4x the {size[0]}x{size[1]} "
-            "promised", trans_id=paid.trans_id,
-        )  # fmt: skip
-    try:
-        if image_format(paid.data) == "jpeg":
-            decoder = getattr(_decoders, "mjpeg", None)
-            if decoder is None:
-                decoder = _decoders.mjpeg = av.CodecContext.create("mjpeg", "r")
-                _decoders.reformatter = av.video.reformatter.VideoReformatter()
-            pictures = decoder.decode(av.Packet(paid.data))
-            if len(pictures) == 1 and pictures[0].format.name in ("yuvj420p", "yuvj444p", "yuvj422p"):
-                # JPEG's full-range YUV to the video's limited range (BT.601 both)
-                return _decoders.reformatter.reformat(
-                    pictures[0], width=size[0], height=size[1], format=pix_fmt,
-                    src_color_range="JPEG", dst_color_range="MPEG",
-                )  # fmt: skip
-        with Image.open(io.BytesIO(paid.data)) as opened:
-            picture = _fit(_rgb(opened.convert("RGB")), size)
-        return av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format=pix_fmt)
-    except (OSError, ValueError, av.error.FFmpegError) as exc:  # type: ignore[misc]
-        raise ResultDecodeError(
-            f"the result cannot be decoded: {exc}", trans_id=paid.trans_id
-        ) from None
-
-
 def plan(
     filter: Filter,
     source: str | os.PathLike[str],
@@ -429,7 +330,7 @@ def plan(
     from ._defaults import default_client
 
     _check(threshold, block, "raise", upload_format=upload_format)
-    av = _av()
+    av = load_av()
     _warn_flicker(filter)
     client = client if client is not None else default_client()
     jconfig = filter.to_jconfig()
@@ -440,7 +341,7 @@ def plan(
     size = (0, 0)
     duration = 0.0
     rotation = 0
-    with _open(av, source) as container:
+    with open_container(av, source) as container:
         stream = container.streams.video[0]
         for _pts, time, picture, frame in _decoded(container, stream):
             if frames == 0:
@@ -455,7 +356,7 @@ def plan(
             distinct += 1
             if not lookup:
                 continue
-            data = _upload(picture, upload_format)[0]
+            data = upload_file(picture, upload_format)[0]
             key = cache_key(data, jconfig)
             if key in seen or client.cached(data, jconfig):
                 cached += 1
@@ -473,14 +374,6 @@ def plan(
         duration=duration,
         rotation=rotation,
     )
-
-
-#: The container metadata tag that holds an output's provenance record (JSON): written by
-#: :func:`process` into .mp4 .mov (as a custom metadata key) .mkv .webm (as a tag).
-RECORD_KEY = "vance_filters_provenance"
-#: Container tags not carried over: the input's record, and what the muxer writes itself
-#: (with every key written, MP4 would otherwise keep the input's brands as custom tags).
-_NOT_COPIED = frozenset({RECORD_KEY, "major_brand", "minor_version", "compatible_brands", "encoder"})
 
 
 def settings(
@@ -507,91 +400,6 @@ def settings(
     }
 
 
-@dataclass(frozen=True)
-class VideoRecord:
-    """What made a video output: the filter's record and the video settings.
-
-    Attributes
-    ----------
-    provenance : Provenance
-        The filter, its jconfig and spec, the service, the library, when (the jobs are
-        not listed: the container's metadata is written before the first frame).
-    settings : dict
-        :func:`settings`: the encoder, its crf, the near-repeat measure and the upload format.
-    frames, distinct : int
-        Frames in the clip and pictures sent.
-    credits : float
-        What the run was planned to spend (cached pictures free).
-    kept : tuple of int
-        Frames whose job failed and whose original picture was kept (``on_error="keep"``).
-    """
-
-    provenance: _provenance.Provenance
-    settings: dict[str, Any]
-    frames: int = 0
-    distinct: int = 0
-    credits: float = 0.0
-    kept: tuple[int, ...] = ()
-
-    def same_settings(self, jconfig: Any, video_settings: dict[str, Any]) -> bool:
-        """True when this output was made with ``jconfig`` and these video settings."""
-        return self.provenance.same_settings(jconfig) and self.settings == video_settings
-
-    def as_json(self) -> dict[str, Any]:
-        """The record as plain JSON values."""
-        return {
-            **self.provenance.as_json(),
-            "video": self.settings,
-            "frames": self.frames,
-            "distinct": self.distinct,
-            "planned_credits": self.credits,
-            "kept_frames": list(self.kept),
-        }
-
-    def to_json(self) -> str:
-        """The record as the JSON text of the container's tag."""
-        return json.dumps(self.as_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> VideoRecord | None:
-        """The record in a tag's text, or None if it holds none."""
-        try:
-            data = json.loads(text)
-            record = _provenance.Provenance.from_json(data)
-            if record is None or not isinstance(data.get("video"), dict):
-                return None
-            return cls(
-                provenance=record,
-                settings=data["video"],
-                frames=int(data.get("frames") or 0),
-                distinct=int(data.get("distinct") or 0),
-                credits=float(data.get("planned_credits") or 0),
-                kept=tuple(int(k) for k in data.get("kept_frames") or ()),
-            )
-        except (AttributeError, TypeError, ValueError):
-            return None
-
-
-def record_of(path: str | os.PathLike[str]) -> VideoRecord | None:
-    """The provenance record :func:`process` wrote into a video, or None if it holds none.
-
-    Raises
-    ------
-    InputError
-        PyAV is missing, or the file is not a video it can read.
-
-    Examples
-    --------
-    >>> record_of("out.mp4").settings["crf"]  # doctest: +SKIP
-    18
-    """
-    av = _av()
-    with _open(av, path) as container:
-        tags = {str(key).lower(): value for key, value in container.metadata.items()}
-    text = tags.get(RECORD_KEY)
-    return None if not isinstance(text, str) else VideoRecord.from_json(text)
-
-
 def default_codec(output: str | os.PathLike[str]) -> str:
     """The video encoder an output gets by default: ``libvpx-vp9`` for .webm, else ``libx264``.
 
@@ -601,39 +409,6 @@ def default_codec(output: str | os.PathLike[str]) -> str:
     ('libvpx-vp9', 'libx264')
     """
     return "libvpx-vp9" if Path(os.fspath(output)).suffix.lower() == ".webm" else "libx264"
-
-
-def _muxer_options(path: Path) -> dict[str, str]:
-    # MP4 and MOV keep only their standard tags unless told to write every key.
-    return {"movflags": "use_metadata_tags"} if path.suffix.lower() in (".mp4", ".mov") else {}
-
-
-def _restamp(av: Any, path: Path, record: str) -> None:
-    """Rewrite the record of the video at ``path``: every packet copied (no re-encode)."""
-    again = path.with_name(f".{path.stem}.stamp{path.suffix}")
-    try:
-        with _open(av, path) as inp, _open(av, again, "w", options=_muxer_options(again)) as out:
-            out.metadata.update(inp.metadata)
-            out.metadata[RECORD_KEY] = record
-            streams = {}
-            for stream in inp.streams:
-                streams[stream.index] = out.add_stream_from_template(stream)
-                streams[stream.index].metadata.update(stream.metadata)
-            for packet in inp.demux():
-                if packet.size:  # not the demuxer's closing empty packet (Matroska video has no dts)
-                    packet.stream = streams[packet.stream.index]
-                    out.mux(packet)
-        os.replace(again, path)
-    finally:
-        if again.exists():
-            again.unlink()
-
-
-def _open(av: Any, source: Any, mode: str = "r", **options: Any) -> Any:
-    try:
-        return av.open(os.fspath(source), mode, **options)
-    except (OSError, av.error.FFmpegError) as exc:  # type: ignore[misc]
-        raise InputError(f"{os.fspath(source)}: not a video PyAV can read: {exc}") from None
 
 
 def process(
@@ -717,7 +492,7 @@ def process(
 
     _check(threshold, block, on_error, crf, upload_format)
     check_concurrency(concurrency)
-    av = _av()
+    av = load_av()
     client = client if client is not None else default_client()
     planned = checked or plan(
         filter, source, client=client, threshold=threshold, block=block, upload_format=upload_format
@@ -753,7 +528,7 @@ def process(
         credits=planned.credits,
     )  # fmt: skip
     try:
-        with _open(av, source) as inp, _open(av, partial, "w", options=_muxer_options(partial)) as out:
+        with open_container(av, source) as inp, open_container(av, partial, "w", options=muxer_options(partial)) as out:
             out.metadata[RECORD_KEY] = stamp.to_json()
             _run(
                 av, filter, inp, out, planned, report,
@@ -763,7 +538,7 @@ def process(
             )  # fmt: skip
         if report.kept:  # the record says which frames are originals: a rerun redoes them
             kept = dataclasses.replace(stamp, kept=tuple(k.frame for k in report.kept))
-            _restamp(av, partial, kept.to_json())
+            restamp(av, partial, kept.to_json())
         os.replace(partial, target)
     finally:
         if partial.exists():
@@ -798,21 +573,6 @@ def _even(size: tuple[int, int]) -> tuple[int, int]:
     return (max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2))
 
 
-def _rgb(result: Any) -> np.ndarray:
-    array = np.asarray(result)
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    if array.dtype != np.uint8:
-        array = np.clip(array, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(array[..., :3])
-
-
-def _fit(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (picture.shape[1], picture.shape[0]) == size:
-        return picture
-    return np.asarray(Image.fromarray(picture).resize(size, Image.Resampling.LANCZOS))
-
-
 def _run(
     av: Any,
     flt: Filter,
@@ -833,7 +593,7 @@ def _run(
     upload_format: str,
 ) -> None:
     istream = inp.streams.video[0]
-    out.metadata.update({k: v for k, v in inp.metadata.items() if k.lower() not in _NOT_COPIED})
+    out.metadata.update({k: v for k, v in inp.metadata.items() if k.lower() not in NOT_COPIED})
     rate = istream.average_rate or istream.guessed_rate or Fraction(24)
     ostream = out.add_stream(video_codec, rate=rate)
     scale = float(flt.scale)
@@ -889,17 +649,17 @@ def _run(
     done = 0
 
     def to_frame(picture: Any) -> Any:
-        frame = av.VideoFrame.from_ndarray(_fit(_rgb(picture), size), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(fit(rgb(picture), size), format="rgb24")
         return frame.reformat(format=ostream.pix_fmt)
 
-    def from_result(paid: _Paid) -> Any:
+    def from_result(paid: Paid) -> Any:
         try:
-            return _decoded_result(av, paid, size, ostream.pix_fmt)
+            return decoded_result(av, paid, size, ostream.pix_fmt)
         except ResultDecodeError as exc:
             if paid.trans_id and not isinstance(exc, ResultTooLargeError):
                 try:  # damaged on the way: fetched again by trans_id (free), it replaces the cached copy
                     again = client.redownload(paid.trans_id, paid.upload, job.jconfig)
-                    return _decoded_result(av, _Paid(again, paid.upload, paid.trans_id), size, ostream.pix_fmt)
+                    return decoded_result(av, Paid(again, paid.upload, paid.trans_id), size, ostream.pix_fmt)
                 except VanceError:
                     pass
             client.forget(paid.upload, job.jconfig)  # a bad result must not stick in the cache
@@ -931,7 +691,7 @@ def _run(
             for old in [r for r in results if r < item.rep]:
                 del results[old]
 
-    job = _frame_job(flt, upload_format)
+    job = frame_job(flt, upload_format)
     stream = batch_map(
         job, _Counted(pictures(), planned.distinct), concurrency=concurrency, progress=progress, return_exceptions=True,
         client=client,
