@@ -86,9 +86,11 @@ class Figure:
 class ExternalEmulator:
     """``vance-filters emulator --port 0`` in its own process (its memory is not ours)."""
 
-    def __init__(self, *, workers: int = 4, job_duration: float = 0.0) -> None:
+    def __init__(self, *, workers: int = 4, job_duration: float = 0.0, echo_jobs: bool = False,
+                 credits: float = 500.0) -> None:
         cmd = [sys.executable, "-m", "vance_filters", "emulator", "--port", "0",
-               "--workers", str(workers), "--job-duration", str(job_duration)]
+               "--workers", str(workers), "--job-duration", str(job_duration), "--credits", str(credits)]
+        cmd += ["--echo-jobs"] if echo_jobs else []
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True)
         self.url = self.token = ""

@@ -20,7 +20,11 @@ Every figure is a ratio to a floor measured in the same run, on the same machine
 - the documented way (vendor's examples: ``requests.post`` per call, PNG, polling every 2 s,
   serially) vs. ``vf.map``;
 - memory: a 33 MP RGB array through ``vf.denoise`` in a fresh process, emulator in another;
-- cache: the second identical call vs. the first, and the requests it made.
+- cache: the second identical call vs. the first, and the requests it made;
+- video (``--video``, needs the ``video`` extra): ``video.process(Enlarge(scale=2))`` at
+  1080p -> 2160p on a 5 s and a 20 s clip vs. decoding + pixel-repetition enlarging +
+  encoding the same clip alone (target >= 0.8x), and the peak RSS growth between the two
+  clips (``benchmarks/video_throughput.py``; ``--quick``: 160x90, 2 s and 4 s).
 
 Timing is ``time.perf_counter`` over several repetitions; figures are medians.
 
@@ -28,6 +32,8 @@ Usage::
 
     python benchmarks/run.py            # the full run (a few minutes on 2 cores)
     python benchmarks/run.py --quick    # one repetition, small sizes: checks that it runs
+    python benchmarks/run.py --video    # and the video figures (an hour at 1080p on 2 cores)
+    python benchmarks/run.py --quick --video-only   # the video figures alone, small
 
 Results go to ``benchmarks/results.json`` (``--out`` to change; quick runs write
 ``benchmarks/results-quick.json``).
@@ -478,6 +484,35 @@ def bench_cache(emu: Emulator, quick: bool) -> list[Figure]:
 
 
 # ---------------------------------------------------------------------------------------------
+def bench_video(quick: bool) -> list[Figure]:
+    """``benchmarks/video_throughput.py``'s figures as table lines (skipped without PyAV)."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        print("video: skipped (PyAV is missing: pip install 'vance-filters[video]')")
+        return []
+    import video_throughput
+
+    (w, h), seconds = ((160, 90), [2.0, 4.0]) if quick else ((1920, 1080), [5.0, 20.0])
+    results = video_throughput.run(width=w, height=h, seconds=seconds, concurrency=8)
+    figures = []
+    for row in results["clips"]:
+        figures.append(Figure(
+            f"video: {w}x{h} -> {2 * w}x{2 * h} Enlarge x2, {row['seconds_of_video']:g} s clip",
+            row["fps"], "frames/s", row["floor_fps"], "decode + enlarge + encode alone",
+            row["ratio"], ">= 0.8x", row["ratio"] >= 0.8, row,
+        ))
+    first, last = results["clips"][0], results["clips"][-1]
+    growth = last["peak_rss_mb"] / first["peak_rss_mb"]
+    figures.append(Figure(
+        f"video memory: peak RSS, {last['seconds_of_video']:g} s vs {first['seconds_of_video']:g} s clip",
+        last["peak_rss_mb"], "MB", first["peak_rss_mb"], "the shorter clip", growth,
+        "<= 1.1x (no growth with length)", growth <= 1.1,
+    ))
+    return figures
+
+
+# ---------------------------------------------------------------------------------------------
 def _fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
@@ -533,6 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="one repetition, small sizes (checks that it runs; no real figures)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON results")
+    parser.add_argument("--video", action="store_true",
+                        help="add the video figures (needs the video extra; long at full size)")
+    parser.add_argument("--video-only", action="store_true", help="only the video figures")
     parser.add_argument("--markdown", type=Path, default=None, metavar="RESULTS",
                         help="print the README's table from a results file, without running")
     args = parser.parse_args(argv)
@@ -543,15 +581,18 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     info = machine()
     figures: list[Figure] = []
-    with Emulator(workers=16) as emu:
-        figures.append(bench_overhead(emu, args.quick))
-        figures += bench_prepare(args.quick)
-        figures += bench_latency(emu, args.quick)
-        figures.append(bench_throughput(emu, args.quick))
-        figures.append(bench_throughput(emu, args.quick, long_jobs=True))
-        figures.append(bench_documented(emu, args.quick))
-        figures += bench_cache(emu, args.quick)
-    figures.append(bench_memory(args.quick))
+    if not args.video_only:
+        with Emulator(workers=16) as emu:
+            figures.append(bench_overhead(emu, args.quick))
+            figures += bench_prepare(args.quick)
+            figures += bench_latency(emu, args.quick)
+            figures.append(bench_throughput(emu, args.quick))
+            figures.append(bench_throughput(emu, args.quick, long_jobs=True))
+            figures.append(bench_documented(emu, args.quick))
+            figures += bench_cache(emu, args.quick)
+        figures.append(bench_memory(args.quick))
+    if args.video or args.video_only:
+        figures += bench_video(args.quick)
     elapsed = time.perf_counter() - start
     print_table(figures, info, elapsed)
     out.write_text(json.dumps({"machine": info, "quick": args.quick, "elapsed_s": elapsed,

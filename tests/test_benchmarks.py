@@ -65,3 +65,23 @@ def test_quick_run_writes_json_with_machine_and_every_figure(quick_run: tuple[st
         assert isinstance(figure["value"], (int, float)) and figure["target"]
     cache = [f for f in results["figures"] if f["name"].startswith("cache:")]
     assert all(f["detail"]["requests_second_call"] == [0] for f in cache)  # behaviour, not timing
+
+
+@pytest.mark.timeout(120)
+def test_quick_video_run_prints_its_figures_against_the_floor(tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    out = tmp_path / "video.json"
+    done = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--video-only", "--out", str(out)],
+        capture_output=True, text=True, timeout=110, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("video")]
+    assert len(rows) == 3, done.stdout  # two clips and the memory line
+    for row in rows:
+        cells = [c.strip() for c in row.split("|")]
+        assert len(cells) == 7 and cells[1] and cells[2] and cells[4].endswith("x"), row
+    figures = json.loads(out.read_text())["figures"]
+    clips = [f for f in figures if f["name"].startswith("video:")]
+    assert [f["detail"]["frames"] for f in clips] == [48, 96]  # every frame came out
+    assert all(f["floor"] > 0 and f["target"] == ">= 0.8x" for f in clips)

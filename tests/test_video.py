@@ -292,3 +292,117 @@ def test_cli_skips_a_finished_output_and_refuses_a_mix_with_images(
     assert emu.credits_used == paid and "skipped" in capsys.readouterr().err
     assert cli.main([*args[:2], os.fspath(image), *args[2:]]) == 2
     assert "separate runs" in capsys.readouterr().err
+
+
+def make_webm(path: Path, *, frames: int = 6) -> Path:
+    """A VP9 clip without sound (WebM takes neither H.264 nor AAC), drawn on twos like the others."""
+    with av.open(os.fspath(path), "w") as out:
+        stream = out.add_stream("libvpx-vp9", rate=12)
+        stream.width, stream.height = SIZE
+        stream.pix_fmt = "yuv420p"
+        for index in range(frames):
+            image = Image.new("RGB", SIZE, (20 + index // 2 * 37 % 200, 40, 90))
+            ImageDraw.Draw(image).text((8, 14), str(index // 2), fill=(255, 255, 255))
+            frame = av.VideoFrame.from_image(image)
+            frame.pts = index
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".webm"])
+def test_the_output_carries_its_record_in_every_container(
+    suffix: str, emu: Any, vance_client: vf.Client, tmp_path: Path
+) -> None:
+    clip = make_webm(tmp_path / "clip.webm") if suffix == ".webm" else make_clip(tmp_path / f"clip{suffix}", frames=6)
+    out = tmp_path / f"out{suffix}"
+    flt = vf.Enlarge(scale=2)
+    video.process(flt, clip, out, client=vance_client, crf=20)
+    record = video.record_of(out)
+    assert record is not None and record.kept == ()
+    assert record.same_settings(flt.to_jconfig(), video.settings(video_codec=video.default_codec(out), crf=20))
+    assert not record.same_settings(flt.to_jconfig(), video.settings(video_codec=video.default_codec(out)))
+    assert not record.same_settings(vf.Enlarge(scale=4).to_jconfig(), record.settings)
+    assert (record.frames, record.distinct, record.credits) == (6, 3, 3)
+    assert record.provenance.service == vance_client.base_url and "Enlarge" in record.provenance.filter
+    assert video.record_of(clip) is None  # the input holds none
+    assert frame_times(out) == frame_times(clip)
+
+
+def test_kept_frames_are_in_the_record(emu: Any, vance_client: vf.Client, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mkv", frames=6)
+    out = tmp_path / "out.mkv"
+    emu.fail_jobs(1)
+    video.process(vf.Enlarge(scale=2), clip, out, client=vance_client, concurrency=1, on_error="keep")
+    record = video.record_of(out)
+    assert record is not None and record.kept == (0, 1)
+    assert other_packets(out) == other_packets(clip) and frame_times(out) == frame_times(clip)
+
+
+def test_cli_skips_only_a_same_settings_output(
+    emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=6)
+    monkeypatch.setenv("VANCE_API_TOKEN", emu.api_token)
+    monkeypatch.setenv("VANCE_API_BASE", emu.url)
+    out = tmp_path / "out"
+    args = ["enlarge", os.fspath(clip), "--scale", "2", "-o", os.fspath(out), "--no-cache", "-q"]
+    assert cli.main(args) == 0
+    paid = emu.credits_used
+    written = (out / "clip.mp4").read_bytes()
+    capsys.readouterr()
+    assert cli.main(args) == 0 and emu.credits_used == paid  # same settings: skipped
+    assert "skipped" in capsys.readouterr().err
+    for other in (["--crf", "22"], ["--scale", "4"], ["--video-upload-format", "png"]):
+        assert cli.main([*args, *other]) == 1  # other settings: a conflict, nothing sent
+        err = capsys.readouterr().err
+        assert "conflict" in err and "--overwrite" in err, err
+    assert emu.credits_used == paid and (out / "clip.mp4").read_bytes() == written
+    assert cli.main(["provenance", os.fspath(out / "clip.mp4"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["video"]["crf"] == 18 and shown["frames"] == 6 and shown["jconfig"]["name"] == "enlarge3"
+    (out / "clip.mp4").write_bytes(clip.read_bytes())  # someone else's clip under that name
+    assert cli.main(args) == 1
+    assert "holds no vance-filters record" in capsys.readouterr().err
+    assert cli.main(["provenance", os.fspath(out / "clip.mp4")]) == 1
+    assert cli.main([*args, "--overwrite"]) == 0 and video.record_of(out / "clip.mp4") is not None
+
+
+def test_cli_redoes_an_output_with_kept_frames(
+    emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = make_clip(tmp_path / "clip.mkv", frames=6)
+    monkeypatch.setenv("VANCE_API_TOKEN", emu.api_token)
+    monkeypatch.setenv("VANCE_API_BASE", emu.url)
+    out = tmp_path / "out"
+    args = ["enlarge", os.fspath(clip), "--scale", "2", "-o", os.fspath(out), "-j", "1", "-q",
+            "--cache-dir", os.fspath(tmp_path / "cache"), "--on-error", "keep"]  # fmt: skip
+    emu.fail_jobs(1)
+    assert cli.main(args) == 1  # a frame kept as its original
+    assert video.record_of(out / "clip.mkv").kept == (0, 1)
+    paid = emu.credits_used
+    assert cli.main(args) == 0 and "redoing" in capsys.readouterr().err
+    assert video.record_of(out / "clip.mkv").kept == () and emu.credits_used == paid + 1  # only the failed one
+
+
+def test_a_damaged_result_is_fetched_again_free(emu: Any, vance_client: vf.Client, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mkv", frames=6)
+    emu.fail("download", body=b"\xff\xd8\xff\xe0" + bytes(200), content_type="image/jpeg")  # a JPEG's head only
+    report = video.process(vf.Enlarge(scale=2), clip, tmp_path / "out.mkv", client=vance_client, concurrency=1)
+    assert report.kept == [] and report.frames == 6 and emu.credits_used == 3  # the trans_id again: no charge
+    assert emu.request_count("download") == 4 and emu.request_count("upload") == 3
+    first = pictures(tmp_path / "out.mkv")[0]
+    assert far(first, stand_in(vf.Enlarge(scale=2), pictures(clip)[0])) < 12
+
+
+def test_a_result_that_never_decodes_fails_its_frame(emu: Any, vance_client: vf.Client, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mkv", frames=6)
+    emu.fail("download", times=100, body=b"\xff\xd8\xff\xe0" + bytes(200), content_type="image/jpeg")
+    report = video.process(
+        vf.Enlarge(scale=2), clip, tmp_path / "out.mkv", client=vance_client, concurrency=1, on_error="keep"
+    )
+    assert [k.frame for k in report.kept] == list(range(6)) and "ResultDecodeError" in report.kept[0].error
+    assert emu.request_count("download") == 6  # each fetched again once, then given up
+    assert len(pictures(tmp_path / "out.mkv")) == 6

@@ -102,6 +102,12 @@ def _add_emulator_command(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="jobs run at once [default: 4]",
     )
+    cmd.add_argument(
+        "--echo-jobs",
+        action="store_true",
+        help="jobs return their upload at the result's size, without the stand-ins' effect "
+        "(benchmarks of the client)",
+    )
     cmd.set_defaults(handler=_cmd_emulator)
 
 
@@ -191,6 +197,7 @@ def _cmd_emulator(args: argparse.Namespace, console: _Console) -> int:
         credits=args.credits,
         job_duration=args.job_duration,
         workers=args.workers,
+        echo_jobs=args.echo_jobs,
     )
     try:
         emu.__enter__()
@@ -395,7 +402,7 @@ def _add_provenance_command(sub: argparse._SubParsersAction) -> None:
         "provenance",
         help="show which jobs and settings made an output file",
         description="Print the provenance record vance-filters wrote into FILE (XMP in a PNG, "
-        "JPEG or WebP): the service's trans_id(s), the filter and its jconfig, the SHA-256 of "
+        "JPEG or WebP; a metadata tag in an .mp4 .mov .mkv .webm video): the service's trans_id(s), the filter and its jconfig, the SHA-256 of "
         "the input and of the uploaded bytes, the credits charged, the service, the library "
         "version and the IPTC digital source type. A file without a record: exit status 1.",
         epilog=_EXIT_NOTE,
@@ -415,6 +422,12 @@ def _read_record(path: Path) -> Any:
 
 
 def _cmd_provenance(args: argparse.Namespace, console: _Console) -> int:
+    from . import video
+
+    if video.is_video(args.file):  # the record is a tag of the container
+        from ._cli_video import print_record
+
+        return print_record(args.file, console, as_json=args.json)
     record = _read_record(args.file)
     if record is None:
         console.error(f"{args.file}: no vance-filters provenance record in this file")

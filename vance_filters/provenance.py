@@ -290,6 +290,44 @@ class Provenance:
             )
         return None
 
+    @classmethod
+    def from_json(cls, data: Any) -> Provenance | None:
+        """The record :meth:`as_json` made (a video's container carries it so), or None if malformed.
+
+        Examples
+        --------
+        >>> record = Provenance(jobs=(), jconfig={"name": "x"}, filter="F()", service="s")
+        >>> Provenance.from_json(record.as_json()) == record
+        True
+        """
+        try:
+            jobs = tuple(
+                JobRecord(
+                    trans_id=job.get("trans_id"),
+                    cached=bool(job.get("cached")),
+                    upload_sha256=str(job.get("upload_sha256") or ""),
+                    jconfig=data["jconfig"],
+                    credits=float(job.get("credits") or 0),
+                    service=str(data.get("service") or ""),
+                    filter=str(data.get("filter") or ""),
+                    spec=data.get("filter_spec"),
+                )
+                for job in data.get("jobs") or ()
+            )
+            return cls(
+                jobs=jobs,
+                jconfig=data["jconfig"],
+                filter=str(data.get("filter") or ""),
+                service=str(data.get("service") or ""),
+                input_sha256=data.get("input_sha256"),
+                library=str(data.get("library") or ""),
+                created=str(data.get("created") or ""),
+                digital_source_type=str(data.get("digital_source_type") or ""),
+                spec=data.get("filter_spec"),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+
     def describe(self) -> str:
         """One line: the filter and the jobs, e.g. for a conflict message."""
         return self.filter or str(self.jconfig)

@@ -15,7 +15,16 @@ Only the picture changes:
 - audio and subtitle streams are copied packet for packet (remuxed, never
   re-encoded); the container's and the streams' metadata and the video's
   rotation (display matrix) are kept;
-- the video codec is ``libx264`` at ``crf=18`` (visually lossless), settable.
+- the video codec is ``libx264`` (``libvpx-vp9`` for .webm) at ``crf=18``
+  (visually lossless), settable.
+
+Frames go up as JPEG q95 with the chroma halved (a decoded video frame is
+already lossy and its chroma already halved; ``upload_format="png"`` sends
+them losslessly), and a JPEG result is decoded by FFmpeg straight to the
+encoder's YUV on two threads of its own, beside the main thread's decoding and
+encoding: no RGB copy of the large result is made. Every output carries a
+provenance record (:class:`VideoRecord`, read by :func:`record_of`) in a
+metadata tag of its container.
 
 Duplicates are processed once. A frame whose picture matches the last one
 sent is a *repeat* and reuses its result: the measure is the largest
@@ -44,20 +53,33 @@ always has every frame.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from PIL import Image
 
 from . import _budget
+from . import provenance as _provenance
+from ._video_io import (
+    Paid,
+    decoded_result,
+    fit,
+    frame_job,
+    load_av,
+    open_container,
+    rgb,
+    upload_file,
+)
+from ._video_record import NOT_COPIED, RECORD_KEY, VideoRecord, muxer_options, record_of, restamp
 from ._warn import user_stacklevel
-from .errors import ConfigError, InputError, VanceError
+from .errors import ConfigError, InputError, ResultDecodeError, ResultTooLargeError, VanceError
 
 if TYPE_CHECKING:
     from .client import Client
@@ -66,16 +88,22 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BLOCK",
     "DEFAULT_THRESHOLD",
+    "DEFAULT_UPLOAD_FORMAT",
     "FLICKERING",
+    "RECORD_KEY",
     "VIDEO_SUFFIXES",
     "FlickerWarning",
     "KeptFrame",
     "VideoFrameError",
     "VideoPlan",
+    "VideoRecord",
     "VideoReport",
+    "default_codec",
     "is_video",
     "plan",
     "process",
+    "record_of",
+    "settings",
 ]
 
 #: The containers a video input may come in (and its output goes out in).
@@ -88,8 +116,13 @@ FLICKERING = ("ToAnime", "Animegan", "Cartoonize", "Recolor")
 DEFAULT_THRESHOLD = 10.0
 #: Default block size (pixels) of the near-repeat measure.
 DEFAULT_BLOCK = 4
-_INSTALL = "pip install 'vance-filters[video]'"
+#: Results converted to encoder frames ahead of the encoder, at most.
+_CONVERTING = 4
 OnError = Literal["raise", "keep"]
+#: How frames are uploaded: JPEG q95 by default (a decoded video frame is already lossy, and
+#: a JPEG is several times faster to encode and to send than a PNG of the same frame).
+VideoUploadFormat = Literal["jpeg", "png", "auto"]
+DEFAULT_UPLOAD_FORMAT: VideoUploadFormat = "jpeg"
 
 
 class FlickerWarning(UserWarning):
@@ -113,16 +146,6 @@ class VideoFrameError(VanceError):
         self.time = time
 
 
-def _av() -> Any:
-    try:
-        import av  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError:
-        raise InputError(
-            f"video input needs PyAV, the optional extra: {_INSTALL}"
-        ) from None
-    return av
-
-
 def is_video(path: Any) -> bool:
     """Whether ``path`` names a video file by its suffix (.mp4 .mov .mkv .webm).
 
@@ -134,7 +157,13 @@ def is_video(path: Any) -> bool:
     return isinstance(path, (str, os.PathLike)) and Path(os.fspath(path)).suffix.lower() in VIDEO_SUFFIXES
 
 
-def _check(threshold: float, block: int, on_error: str, crf: int | None = None) -> None:
+def _check(
+    threshold: float, block: int, on_error: str, crf: int | None = None, upload_format: str = "jpeg"
+) -> None:
+    if upload_format not in ("jpeg", "png", "auto"):
+        raise ConfigError(
+            f"upload_format={upload_format!r} is not allowed: expected 'jpeg', 'png' or 'auto'"
+        )
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not (
         0 <= threshold <= 255
     ):
@@ -148,12 +177,22 @@ def _check(threshold: float, block: int, on_error: str, crf: int | None = None) 
 
 
 def _signature(picture: np.ndarray, block: int) -> np.ndarray:
-    """The picture's means over ``block x block`` blocks (float32), the near-repeat measure's input."""
+    """The picture's means over ``block x block`` blocks (float32), the near-repeat measure's input.
+
+    Summed in integers, a row of blocks at a time (no float copy of the whole picture).
+    """
     height, width = picture.shape[:2]
-    h, w = max(1, height // block) * block, max(1, width // block) * block
-    cropped = picture[:h, :w].astype(np.float32)
-    b_h, b_w = min(block, h), min(block, w)
-    return cropped.reshape(h // b_h, b_h, w // b_w, b_w, -1).mean(axis=(1, 3))
+    b_h, b_w = min(block, height), min(block, width)
+    rows_n, cols_n = height // b_h, width // b_w
+    wide: type[np.unsignedinteger[Any]] = np.uint16 if b_h * b_w * 255 < 65536 else np.uint32
+    rows: np.ndarray[Any, Any] = picture[0 : rows_n * b_h : b_h, : cols_n * b_w].astype(wide)
+    for offset in range(1, b_h):
+        rows += picture[offset : rows_n * b_h : b_h, : cols_n * b_w]
+    blocks = rows.reshape(rows_n, cols_n, b_w, -1)
+    sums: np.ndarray[Any, Any] = blocks[:, :, 0].copy()
+    for offset in range(1, b_w):
+        sums += blocks[:, :, offset]
+    return sums.astype(np.float32) / np.float32(b_h * b_w)
 
 
 def _differs(a: np.ndarray, b: np.ndarray, threshold: float) -> bool:
@@ -270,14 +309,17 @@ def plan(
     client: Client | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     block: int = DEFAULT_BLOCK,
+    upload_format: VideoUploadFormat = DEFAULT_UPLOAD_FORMAT,
     check_balance: bool = True,
 ) -> VideoPlan:
     """Count a video's frames and distinct pictures and what processing it would cost.
 
     The clip is decoded once; every distinct picture is prepared as the run
     would upload it and looked up in the client's cache (and the job
-    journal), so ``credits`` is what :func:`process` spends. Nothing is sent
-    but the balance request (``check_balance=False``: nothing at all).
+    journal), so ``credits`` is what :func:`process` spends (a client without
+    a cache finds nothing: every distinct picture is paid, and none is
+    encoded here). Nothing is sent but the balance request
+    (``check_balance=False``: nothing at all).
 
     Examples
     --------
@@ -286,21 +328,20 @@ def plan(
     """
     from ._cache import cache_key
     from ._defaults import default_client
-    from .plan import _filter_upload
 
-    _check(threshold, block, "raise")
-    av = _av()
+    _check(threshold, block, "raise", upload_format=upload_format)
+    av = load_av()
     _warn_flicker(filter)
     client = client if client is not None else default_client()
     jconfig = filter.to_jconfig()
-    prepare = _filter_upload("downscale", "auto")
+    lookup = client.cache is not None
     frames = distinct = cached = 0
     seen: set[str] = set()
     last: np.ndarray | None = None
     size = (0, 0)
     duration = 0.0
     rotation = 0
-    with _open(av, source) as container:
+    with open_container(av, source) as container:
         stream = container.streams.video[0]
         for _pts, time, picture, frame in _decoded(container, stream):
             if frames == 0:
@@ -313,7 +354,9 @@ def plan(
                 continue
             last = signature
             distinct += 1
-            data = prepare(picture)[0]
+            if not lookup:
+                continue
+            data = upload_file(picture, upload_format)[0]
             key = cache_key(data, jconfig)
             if key in seen or client.cached(data, jconfig):
                 cached += 1
@@ -333,11 +376,39 @@ def plan(
     )
 
 
-def _open(av: Any, source: Any, mode: str = "r", **options: Any) -> Any:
-    try:
-        return av.open(os.fspath(source), mode, **options)
-    except (OSError, av.error.FFmpegError) as exc:  # type: ignore[misc]
-        raise InputError(f"{os.fspath(source)}: not a video PyAV can read: {exc}") from None
+def settings(
+    *,
+    video_codec: str | None = None,
+    crf: int | None = 18,
+    threshold: float = DEFAULT_THRESHOLD,
+    block: int = DEFAULT_BLOCK,
+    upload_format: str = DEFAULT_UPLOAD_FORMAT,
+) -> dict[str, Any]:
+    """The video options a record holds, beside the filter's jconfig: equal settings, same output.
+
+    Examples
+    --------
+    >>> settings(crf=20)["crf"]
+    20
+    """
+    return {
+        "video_codec": video_codec or "libx264",
+        "crf": crf,
+        "threshold": float(threshold),
+        "block": block,
+        "upload_format": upload_format,
+    }
+
+
+def default_codec(output: str | os.PathLike[str]) -> str:
+    """The video encoder an output gets by default: ``libvpx-vp9`` for .webm, else ``libx264``.
+
+    Examples
+    --------
+    >>> default_codec("out.webm"), default_codec("out.MP4")
+    ('libvpx-vp9', 'libx264')
+    """
+    return "libvpx-vp9" if Path(os.fspath(output)).suffix.lower() == ".webm" else "libx264"
 
 
 def process(
@@ -351,8 +422,9 @@ def process(
     threshold: float = DEFAULT_THRESHOLD,
     block: int = DEFAULT_BLOCK,
     on_error: OnError = "raise",
-    video_codec: str = "libx264",
+    video_codec: str | None = None,
     crf: int | None = 18,
+    upload_format: VideoUploadFormat = DEFAULT_UPLOAD_FORMAT,
     progress: bool = False,
     checked: VideoPlan | None = None,
 ) -> VideoReport:
@@ -381,10 +453,15 @@ def process(
     on_error : {"raise", "keep"}
         A failed picture stops the run with :class:`VideoFrameError`, or its
         frames keep their original pictures (listed in the report's ``kept``).
-    video_codec : str
-        FFmpeg encoder of the output's video (default ``libx264``).
+    video_codec : str, optional
+        FFmpeg encoder of the output's video (default: ``libvpx-vp9`` for .webm,
+        whose container takes no H.264, else ``libx264``).
     crf : int or None
         The encoder's constant rate factor (default 18; None: the encoder's default).
+    upload_format : {"jpeg", "png", "auto"}
+        How frames are uploaded: JPEG q95 (default: a decoded frame is already
+        lossy, and JPEG is several times faster to encode, send and decode),
+        lossless PNG, or ``"auto"`` as for images (PNG when it fits 10 MB).
     progress : bool
         Show a progress bar on stderr.
     checked : VideoPlan, optional
@@ -413,11 +490,13 @@ def process(
     from .batch import check_concurrency
     from .batch import map as batch_map
 
-    _check(threshold, block, on_error, crf)
+    _check(threshold, block, on_error, crf, upload_format)
     check_concurrency(concurrency)
-    av = _av()
+    av = load_av()
     client = client if client is not None else default_client()
-    planned = checked or plan(filter, source, client=client, threshold=threshold, block=block)
+    planned = checked or plan(
+        filter, source, client=client, threshold=threshold, block=block, upload_format=upload_format
+    )
     _budget.check(
         planned.credits,
         max_credits=max_credits,
@@ -432,22 +511,49 @@ def process(
     if planned.frames == 0:
         raise InputError(f"{os.fspath(source)}: the video has no frames")
     target = Path(os.fspath(output))
+    video_codec = video_codec or default_codec(target)
     partial = target.with_name(f".{target.stem}.partial{target.suffix}")
     report = VideoReport(output=target, distinct=planned.distinct)
     client.ensure_pool(concurrency)
+    stamp = VideoRecord(
+        provenance=_provenance.Provenance(
+            jobs=(), jconfig=filter.to_jconfig(), filter=repr(filter), service=client.base_url,
+            spec=_provenance.filter_spec(filter),
+        ),
+        settings=settings(
+            video_codec=video_codec, crf=crf, threshold=threshold, block=block, upload_format=upload_format
+        ),
+        frames=planned.frames,
+        distinct=planned.distinct,
+        credits=planned.credits,
+    )  # fmt: skip
     try:
-        with _open(av, source) as inp, _open(av, partial, "w") as out:
+        with open_container(av, source) as inp, open_container(av, partial, "w", options=muxer_options(partial)) as out:
+            out.metadata[RECORD_KEY] = stamp.to_json()
             _run(
                 av, filter, inp, out, planned, report,
                 client=client, concurrency=concurrency, threshold=threshold, block=block,
                 on_error=on_error, video_codec=video_codec, crf=crf, progress=progress,
-                batch_map=batch_map,
+                batch_map=batch_map, upload_format=upload_format,
             )  # fmt: skip
+        if report.kept:  # the record says which frames are originals: a rerun redoes them
+            kept = dataclasses.replace(stamp, kept=tuple(k.frame for k in report.kept))
+            restamp(av, partial, kept.to_json())
         os.replace(partial, target)
     finally:
         if partial.exists():
             partial.unlink()
     return report
+
+
+def _failed(item: _Frame, error: BaseException) -> VideoFrameError:
+    failed = VideoFrameError(
+        f"frame {item.index} at {item.time:.3f} s failed: {type(error).__name__}: {error}",
+        frame=item.index,
+        time=item.time,
+    )
+    failed.__cause__ = error
+    return failed
 
 
 class _Counted:
@@ -467,21 +573,6 @@ def _even(size: tuple[int, int]) -> tuple[int, int]:
     return (max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2))
 
 
-def _rgb(result: Any) -> np.ndarray:
-    array = np.asarray(result)
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    if array.dtype != np.uint8:
-        array = np.clip(array, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(array[..., :3])
-
-
-def _fit(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (picture.shape[1], picture.shape[0]) == size:
-        return picture
-    return np.asarray(Image.fromarray(picture).resize(size, Image.Resampling.LANCZOS))
-
-
 def _run(
     av: Any,
     flt: Filter,
@@ -499,9 +590,10 @@ def _run(
     crf: int | None,
     progress: bool,
     batch_map: Any,
+    upload_format: str,
 ) -> None:
     istream = inp.streams.video[0]
-    out.metadata.update(inp.metadata)
+    out.metadata.update({k: v for k, v in inp.metadata.items() if k.lower() not in NOT_COPIED})
     rate = istream.average_rate or istream.guessed_rate or Fraction(24)
     ostream = out.add_stream(video_codec, rate=rate)
     scale = float(flt.scale)
@@ -511,8 +603,8 @@ def _run(
     ostream.pix_fmt = "yuv420p"
     ostream.time_base = istream.time_base
     ostream.codec_context.time_base = istream.time_base
-    if crf is not None:
-        ostream.options = {"crf": str(crf)}
+    if crf is not None:  # libvpx: constant quality only with no bit rate target
+        ostream.options = {"crf": str(crf), **({"b": "0"} if video_codec.startswith("libvpx") else {})}
     ostream.metadata.update(istream.metadata)
     if planned.rotation:
         ostream.set_display_rotation(planned.rotation)
@@ -550,21 +642,47 @@ def _run(
                 if new:
                     yield picture
 
-    results: dict[int, np.ndarray | BaseException] = {}
+    # Results become encoder-ready frames (the output's size, yuv420p) on two threads of
+    # their own, beside the main thread's decoding and encoding; a bounded number waits.
+    results: dict[int, Future[Any] | BaseException] = {}
+    converter = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vance-video")
     done = 0
 
-    def drain() -> None:
+    def to_frame(picture: Any) -> Any:
+        frame = av.VideoFrame.from_ndarray(fit(rgb(picture), size), format="rgb24")
+        return frame.reformat(format=ostream.pix_fmt)
+
+    def from_result(paid: Paid) -> Any:
+        try:
+            return decoded_result(av, paid, size, ostream.pix_fmt)
+        except ResultDecodeError as exc:
+            if paid.trans_id and not isinstance(exc, ResultTooLargeError):
+                try:  # damaged on the way: fetched again by trans_id (free), it replaces the cached copy
+                    again = client.redownload(paid.trans_id, paid.upload, job.jconfig)
+                    return decoded_result(av, Paid(again, paid.upload, paid.trans_id), size, ostream.pix_fmt)
+                except VanceError:
+                    pass
+            client.forget(paid.upload, job.jconfig)  # a bad result must not stick in the cache
+            return exc
+
+    def drain(wait: bool) -> None:
         nonlocal done
         while pending and pending[0].rep in results:
-            item = pending.popleft()
-            result = results[item.rep]
+            item = pending[0]
+            result: Any = results[item.rep]
+            if isinstance(result, Future):
+                if not (wait or result.done()):
+                    return
+                result = results[item.rep] = result.result()
+                if isinstance(result, BaseException) and not keep:
+                    raise _failed(item, result)
+            pending.popleft()
             if isinstance(result, BaseException):
                 assert item.picture is not None
-                picture = _fit(item.picture, size)
+                frame = to_frame(item.picture)
                 report.kept.append(KeptFrame(item.index, item.time, f"{type(result).__name__}: {result}"))
             else:
-                picture = result
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                frame = result
             frame.pts = item.pts
             frame.time_base = istream.time_base
             for packet in ostream.encode(frame):
@@ -573,28 +691,24 @@ def _run(
             for old in [r for r in results if r < item.rep]:
                 del results[old]
 
+    job = frame_job(flt, upload_format)
     stream = batch_map(
-        flt, _Counted(pictures(), planned.distinct), concurrency=concurrency, progress=progress, return_exceptions=True,
+        job, _Counted(pictures(), planned.distinct), concurrency=concurrency, progress=progress, return_exceptions=True,
         client=client,
     )  # fmt: skip
     try:
         for number, result in enumerate(stream):
             if isinstance(result, BaseException):
-                first = next(item for item in pending if item.rep == number)
                 if not keep:
-                    raise VideoFrameError(
-                        f"frame {first.index} at {first.time:.3f} s failed: "
-                        f"{type(result).__name__}: {result}",
-                        frame=first.index,
-                        time=first.time,
-                    ) from result
+                    raise _failed(next(item for item in pending if item.rep == number), result)
                 results[number] = result
             else:
-                results[number] = _fit(_rgb(result), size)
-            drain()
+                results[number] = converter.submit(from_result, result)
+            drain(wait=len(results) > _CONVERTING)
+        drain(wait=True)
     finally:
         stream.close()
-    drain()
+        converter.shutdown(wait=True, cancel_futures=True)
     for packet in ostream.encode():
         out.mux(packet)
     report.frames = done

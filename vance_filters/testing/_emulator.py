@@ -115,6 +115,10 @@ class Emulator:
     strict_file_type : bool
         Wire: refuse (10001) an upload whose file part is not labelled ``image/png`` or
         ``image/jpeg``, as a strict validator or WAF in front of the service may.
+    echo_jobs : bool
+        Jobs return their upload at the result's size (pixel repetition), in the format the
+        service would answer, instead of running the stand-ins: everything but the pixels'
+        effect is as usual, at the least CPU (benchmarks that measure the client use it).
 
     Examples
     --------
@@ -143,7 +147,11 @@ class Emulator:
         omit_upload_size: bool = False,
         filesize: str = "number",
         strict_file_type: bool = False,
+        # -- what jobs compute
+        echo_jobs: bool = False,
     ) -> None:
+        if echo_jobs is not True and echo_jobs is not False:
+            raise ValueError(f"echo_jobs={echo_jobs!r} is not allowed: expected True or False")
         if not isinstance(host, str) or not host:
             raise ValueError(f"host={host!r} is not allowed: expected a host name or address")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
@@ -172,6 +180,7 @@ class Emulator:
             transform_wait=self._initial["transform_wait"],
         )
         self._state.settings.pipeline_billing = self._initial["pipeline_billing"]
+        self._state.engine.echo = echo_jobs
         # -- wire-level options
         self._initial_wire = _wire_options(drop_get_bodies, download_content_type,
                                            omit_upload_size, filesize, strict_file_type)

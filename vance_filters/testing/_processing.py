@@ -489,12 +489,17 @@ def result_size(width: int, height: int, steps: Sequence[Step]) -> tuple[int, in
     return width, height
 
 
-def run(data: bytes, upload_format: str, steps: Sequence[Step]) -> tuple[bytes, str]:
+def run(
+    data: bytes, upload_format: str, steps: Sequence[Step], *, echo: bool = False
+) -> tuple[bytes, str]:
     """Run all ``steps`` in order on the uploaded bytes: ``(result bytes, "jpeg"|"png")``.
 
     The output format is the last step's ``out_params.format``, else the uploaded format
     (PNG when the result has an alpha channel); ``bg_composed`` flattens it onto a colour.
     Results are RGB or RGBA, whatever the upload's mode, as the service's models produce.
+    ``echo``: the result is the upload itself at the result's size (pixel repetition), with
+    no stand-in effect: same geometry, format and wire, at the least CPU (benchmarks that
+    measure the client use it).
     """
     try:
         img = decode(data)
@@ -504,8 +509,12 @@ def run(data: bytes, upload_format: str, steps: Sequence[Step]) -> tuple[bytes, 
     if width * height > MAX_RESULT_PIXELS:
         raise ProcessingError(f"the result would have {width}x{height} pixels")
     img = _normalise(img)
-    for step in steps:
-        img = apply_step(img, step)
+    if echo:
+        if img.size != (width, height):
+            img = img.resize((width, height), Image.Resampling.NEAREST)
+    else:
+        for step in steps:
+            img = apply_step(img, step)
     out_params = steps[-1].out_params
     color = _bg_color(out_params)
     if color is not None:
