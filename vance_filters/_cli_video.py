@@ -23,12 +23,10 @@ from pathlib import Path
 from . import filters as _filters
 from . import video as _video
 from ._cli_console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _Console, _session
-from ._outputs import Existing, UsageError, safe_stem
+from ._outputs import UsageError, check_existing_video, safe_stem
 from .errors import CreditLimitError, InputError
 
-_RERUN = "use --overwrite or another -o"
-
-__all__ = ["add_video_options", "check_existing_video", "print_record", "run_videos"]
+__all__ = ["add_video_options", "print_record", "run_videos"]
 
 
 def add_video_options(cmd: argparse.ArgumentParser) -> None:
@@ -161,28 +159,6 @@ def run_videos(
             elif not args.quiet:
                 console.err(f"written: {output} ({report.frames} frames, {report.distinct} distinct)")
     return status
-
-
-def check_existing_video(path: Path, jconfig: object, wanted: dict[str, object]) -> Existing:
-    """Whether the video at ``path`` was made with ``jconfig`` and the video settings ``wanted``.
-
-    Done (skip it) when its record says so; not done and no reason (redo it) when the
-    record lists frames kept as originals; a conflict otherwise (no record, other settings,
-    unreadable), as :func:`vance_filters._outputs.check_existing` judges images.
-    """
-    try:
-        record = _video.record_of(path)
-    except InputError as exc:
-        return Existing(path, False, f"exists and cannot be read as a video ({exc.message}); {_RERUN}")
-    if record is None:
-        return Existing(
-            path, False, f"exists, made by something else (it holds no vance-filters record); {_RERUN}"
-        )
-    if not record.same_settings(jconfig, wanted):
-        made = ", ".join(f"{k}={v}" for k, v in record.settings.items() if wanted.get(k) != v)
-        what = record.provenance.describe() + (f" with {made}" if made else "")
-        return Existing(path, False, f"exists, made by {what}; {_RERUN}")
-    return Existing(path, not record.kept)
 
 
 def print_record(path: Path, console: _Console, *, as_json: bool) -> int:

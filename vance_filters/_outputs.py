@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from . import _atomic
 from . import provenance as _provenance
 from ._sniff import image_format
-from .errors import VanceError
+from .errors import InputError, VanceError
 
 if TYPE_CHECKING:
     from .filters import FeatureFilter
@@ -49,6 +49,7 @@ __all__ = [
     "TileCounter",
     "UsageError",
     "check_existing",
+    "check_existing_video",
     "expand_inputs",
     "feature_ext",
     "filter_from_spec",
@@ -513,3 +514,29 @@ def filter_from_spec(spec: Any) -> Any:
     if not built:
         raise ValueError("the recorded filter has no steps")
     return built[0] if len(built) == 1 else filters.Pipeline(*built)
+
+
+def check_existing_video(
+    path: Path, jconfig: Any, wanted: dict[str, Any], *, rerun: str = "use --overwrite or another -o"
+) -> Existing:
+    """Whether the video at ``path`` was made with ``jconfig`` and the video settings ``wanted``.
+
+    Done (skip it) when its record says so; not done and no reason (redo it) when the
+    record lists frames kept as originals; a conflict otherwise (no record, other settings,
+    unreadable), as :func:`vance_filters._outputs.check_existing` judges images.
+    """
+    from ._video_record import record_of  # PyAV is imported only to read a video
+
+    try:
+        record = record_of(path)
+    except InputError as exc:
+        return Existing(path, False, f"exists and cannot be read as a video ({exc.message}); {rerun}")
+    if record is None:
+        return Existing(
+            path, False, f"exists, made by something else (it holds no vance-filters record); {rerun}"
+        )
+    if not record.same_settings(jconfig, wanted):
+        made = ", ".join(f"{k}={v}" for k, v in record.settings.items() if wanted.get(k) != v)
+        what = record.provenance.describe() + (f" with {made}" if made else "")
+        return Existing(path, False, f"exists, made by {what}; {rerun}")
+    return Existing(path, not record.kept)
