@@ -185,6 +185,11 @@ _CLOSING = 0.04
 #: stay. Both in pixels of the image itself, so a crop's edge is the whole image's there.
 _EDGE_INSIDE = 12
 _EDGE_REACH = 24
+#: ...on an image whose shorter side is at least this many times _EDGE_INSIDE; a smaller one
+#: gets a band of that share of its side (a 320x240 portrait: 5 px inside, 10 beyond): a
+#: model's edge is uncertain by a few of its pixels, and a chin in shadow, lit like the
+#: wall, must not lose a bite where the outline passes near it.
+_EDGE_SHARE = 48
 
 
 def _surface(width: int, height: int, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -314,8 +319,9 @@ def _refine(rgb: Image.Image, coarse: np.ndarray, bridged: np.ndarray, coeffs: n
     outline = (coarse > 0) & (coarse < 255)
     if not outline.any():
         return coarse.copy()
-    band = _near_any(outline, _EDGE_INSIDE)
-    band |= _near_any(outline, _EDGE_REACH) & ((coarse == 0) | bridged)
+    inside = min(_EDGE_INSIDE, max(2, min(width, height) // _EDGE_SHARE))
+    band = _near_any(outline, inside)
+    band |= _near_any(outline, inside * _EDGE_REACH // _EDGE_INSIDE) & ((coarse == 0) | bridged)
     calm = np.asarray(rgb.filter(ImageFilter.BoxBlur(1)))  # sensor noise, 3x3
     by, bx = np.nonzero(band)
     # The backdrop's surface at the full-resolution pixels' centres, in the small copy's grid.
