@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE.parent))
 from _common import ExternalEmulator, noisy_photo
 
 import vance_filters as vf
-from vance_filters import imaging, tiles
+from vance_filters import _tiles_stream, imaging, tiles
 
 
 def floor(client: vf.Client, flt: vf.Filter, src: np.ndarray, concurrency: int) -> float:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = tiled_s / floor_s
     memory = peak / result_bytes
     per_row = len({t.col for t in layout})
-    in_flight = min(len(layout), 2 * min(concurrency, tiles._STREAM_CONCURRENCY))  # as tiles.apply streams
+    in_flight = min(len(layout), 2 * min(concurrency, _tiles_stream.STREAM_CONCURRENCY))  # as tiles.apply streams
     # A band (a row of tiles) and the rows carried to the next, the results in flight (each its
     # response's bytes and its array: 2), one being decoded, and the uploads in flight (their
     # crops and encoded bytes, 2 x concurrency of them at 1 / scale**2 of a result each: 1).

@@ -49,7 +49,7 @@ sys.path.insert(0, str(HERE.parent))
 from _common import ExternalEmulator, noisy_photo
 
 import vance_filters as vf
-from vance_filters import tiles
+from vance_filters import _tiles_stream, tiles
 from vance_filters._cache import DEFAULT_MEMORY_BYTES
 from vance_filters._memo import MEMO_BYTES
 from vance_filters.testing import _images, _processing
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         made = time.perf_counter() - started
         layout = tiles.layout(width, height, scale=4, max_result_pixels=args.result_cap)
         per_row = len({t.col for t in layout})
-        concurrency = tiles._STREAM_CONCURRENCY  # as tiles.apply streams
+        concurrency = _tiles_stream.STREAM_CONCURRENCY  # as tiles.apply streams
         out = folder / "out"
         with ExternalEmulator(workers=2) as emu:
             env = {**os.environ, "VANCE_API_TOKEN": emu.token, "VANCE_API_BASE": emu.url}

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,7 @@ from PIL import Image
 from . import _budget, imaging
 from ._convert import DTYPE_RANGES
 from .errors import ConfigError
-from .tiles import Tile, _downscale, _ramp, _Run
+from .tiles import Tile, _downscale, _ramp, _reporter, _Run
 
 if TYPE_CHECKING:
     import os
@@ -193,26 +192,3 @@ def apply(
     finally:
         if bar is not None:
             bar.close()
-
-
-def _reporter(
-    progress: bool | Callable[[int, int], None], total: int, label: str
-) -> tuple[Callable[[int, int], None], Any]:
-    """``progress`` as a ``(done, total)`` callable (``(0, total)`` announces a new total),
-    and the bar to close when ``progress`` is True."""
-    if callable(progress):
-        return progress, None
-    if not progress:
-        return (lambda done, total: None), None
-    from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
-
-    bar = tqdm(total=total, desc=label, unit="tile", file=sys.stderr)
-
-    def report(done: int, total: int) -> None:
-        if bar.total != total:
-            bar.total = total
-            bar.refresh()
-        if done:
-            bar.update(done - bar.n)
-
-    return report, bar

@@ -32,8 +32,6 @@ the image data (:mod:`vance_filters._pngstream`).
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import io
 import itertools
 import math
@@ -52,7 +50,6 @@ from . import provenance as _provenance
 from ._defaults import default_client
 from ._encode import encode_png, estimate
 from ._features import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
-from ._pngstream import PngStream
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -91,8 +88,6 @@ MAX_BYTES = MAX_UPLOAD_BYTES
 _PNG_HEADROOM = 0.7
 #: Rows of a tile's result blended at a time.
 _BAND_ROWS = 256
-#: Tiles in flight at most when streaming (their results wait in memory, up to twice as many).
-_STREAM_CONCURRENCY = 2
 #: Pixels a tile's result may have (what the service returns; read at each call).
 MAX_RESULT_PIXELS = 256_000_000
 
@@ -605,8 +600,10 @@ def apply(
         )
 
     if out is not None:
-        return _stream_run(Path(out), flt, run, tiles_done, concurrency, client.base_url,
-                           _provenance.input_digest(image))
+        from . import _tiles_stream  # imports this module
+
+        return _tiles_stream.run(Path(out), flt, run, tiles_done, concurrency, client.base_url,
+                                 _provenance.input_digest(image))
     done = tiles_done(concurrency)
     height, width = run.arr.shape[:2]
     scale, factor = flt.scale, run.factor
@@ -630,17 +627,7 @@ def _counted(
     if progress is False or progress is None:
         yield from done
         return
-    bar = None
-    if callable(progress):
-        report = progress
-    else:
-        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
-
-        bar = tqdm(total=total, desc=label, unit="tile", file=sys.stderr)
-
-        def report(count: int, total: int) -> None:
-            bar.update(count - bar.n)
-
+    report, bar = _reporter(progress, total, label)
     try:
         report(0, total)
         for count, result in enumerate(done, 1):
@@ -651,124 +638,27 @@ def _counted(
             bar.close()
 
 
-def _record_room(flt: Filter, results: int, service: str) -> int:
-    """Bytes the provenance record of ``results`` results of ``flt`` takes, with room to spare."""
-    job = _provenance.JobRecord(
-        trans_id="x" * 64, cached=False, upload_sha256="0" * 64, jconfig=flt.to_jconfig(),
-        credits=float(flt.cost) + 0.125, service=service, filter=repr(flt), input_sha256="0" * 64,
-        spec=_provenance.filter_spec(flt),
-    )
-    recorder = _provenance.Recorder()
-    for _ in range(results * len(flt.steps())):
-        recorder.add(job)
-    record = recorder.provenance()
-    assert record is not None
-    return len(record.to_xmp()) + 1024
+def _reporter(
+    progress: bool | Callable[[int, int], None], total: int, label: str
+) -> tuple[Callable[[int, int], None], Any]:
+    """``progress`` as a ``(done, total)`` callable (``(0, total)`` announces a total, which
+    may change), and the bar to close when ``progress`` is True (a bar of tiles on stderr)."""
+    if callable(progress):
+        return progress, None
+    if not progress:
+        return (lambda done, total: None), None
+    from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
+    bar = tqdm(total=total, desc=label, unit="tile", file=sys.stderr)
 
-def _stream_run(
-    path: Path,
-    flt: Filter,
-    run: _Run,
-    tiles_done: Callable[[int], Iterator[Any]],
-    concurrency: int,
-    service: str,
-    digest: str | None,
-) -> Path:
-    """``apply(..., out=path)``: at most 2 tiles in flight (their results wait in memory), the
-    jobs recorded for the file's provenance record."""
-    tiles = run.tiles
-    concurrency = min(concurrency, _STREAM_CONCURRENCY)
-    with _provenance.recording() as recorder:
-        done = tiles_done(concurrency)
-        anchor = np.asarray(next(done), dtype=np.float64) if run.anchored else None
-        xs = sorted({(t.core[0], t.core[2]) for t in tiles})
-        ys = sorted({(t.core[1], t.core[3]) for t in tiles})
-        return _stream(
-            path, done, tiles, xs, ys, flt.scale, anchor, run.factor, run.arr.shape[:2],
-            room=_record_room(flt, len(tiles) + int(run.anchored), service),
-            record=lambda: recorder.provenance(input_sha256=digest),
-        )
+    def report(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.total = total
+            bar.refresh()
+        if done:
+            bar.update(done - bar.n)
 
-
-def _stream(
-    path: Path,
-    done: Iterator[Any],
-    tiles: list[Tile],
-    xs: list[tuple[int, int]],
-    ys: list[tuple[int, int]],
-    scale: int,
-    anchor: np.ndarray | None,
-    factor: int,
-    size: tuple[int, int],
-    *,
-    room: int,
-    record: Callable[[], _provenance.Provenance | None],
-) -> Path:
-    """Blend row of tiles by row of tiles into a band, writing the rows no later tile touches;
-    the file gets its name, with ``record()`` as its XMP, once every row is in."""
-    height, width = size
-    png: PngStream | None = None
-    band: np.ndarray | None = None
-    top = written = 0
-    try:
-        for tile, result in zip(tiles, done):
-            result = np.asarray(result)
-            if png is None:
-                channels = result.shape[2] if result.ndim == 3 else 1
-                png = PngStream(path, width=width * scale, height=height * scale, channels=channels,
-                                dtype=result.dtype, xmp_room=room)
-            if tile.col == 0:  # a new row of tiles: a new band, carrying the rows still open
-                new_top = tile.crop[1] * scale
-                rows = (tile.crop[3] - tile.crop[1]) * scale
-                if band is not None:
-                    final = (ys[tile.row][0] - FEATHER // 2) * scale  # this row's weights start here
-                    png.write(band[written - top:final - top])
-                    written = final
-                    carried = band[new_top - top:].copy()
-                    band = None  # dropped before the next band is made: one band at a time
-                    _trim_heap()
-                else:
-                    carried = None
-                band = np.zeros((rows, width * scale, *result.shape[2:]), result.dtype)
-                if carried is not None:
-                    band[: carried.shape[0]] = carried
-                    del carried
-                top = new_top
-            assert band is not None
-            _blend(band, top, result, tile, xs, ys, scale, anchor, factor)
-            del result
-        assert png is not None and band is not None  # layout gives at least one tile
-        png.write(band[written - top:])
-        provenance = record()
-        png.xmp = None if provenance is None else provenance.to_xmp()
-        return png.close()
-    except BaseException:
-        if png is not None:
-            png.abort()
-        raise
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-def _trim_heap() -> None:
-    """Give the memory freed so far back to the system (glibc's ``malloc_trim``).
-
-    Decoded tiles come and go in blocks below glibc's mmap threshold, which its
-    per-thread arenas keep once freed: without this a long stream's resident size
-    creeps up with every tile (Dask's workers trim for the same reason).
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    return report, bar
 
 
 def _blend(
