@@ -454,3 +454,28 @@ def test_replay_of_an_animation_needs_its_input(
     assert record is not None and len(record.jobs) == 3 and record.credits == 0
     with Image.open(made) as first, Image.open(tmp_path / "again" / "anim.webp") as second:
         assert first.n_frames == second.n_frames == 3
+
+
+def test_the_record_of_a_big_png_is_read_without_its_image_data(tmp_path: Path) -> None:
+    # A streamed tiled result may be bigger than memory: `vance-filters provenance` and the
+    # CLI's skip check read its record, not its pixels.
+    import tracemalloc
+
+    record = provenance.Provenance(
+        jobs=(provenance.JobRecord("t1", False, "ab" * 32, {"name": "x"}, 1.0, "https://x", "F()"),),
+        jconfig={"name": "x"}, filter="F()", service="https://x",
+    )
+    noise = np.random.default_rng(0).integers(0, 255, (2000, 3000, 3), np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG", compress_level=0)  # 18 MB of IDAT
+    path = tmp_path / "big.png"
+    path.write_bytes(provenance.embed(buffer.getvalue(), record))
+    del noise, buffer
+    tracemalloc.start()
+    try:
+        again = provenance.read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert again is not None and again.filter == "F()" and again.jobs[0].trans_id == "t1"
+    assert peak < 2_000_000, f"reading the record held {peak / 1e6:.1f} MB"

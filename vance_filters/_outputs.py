@@ -25,7 +25,6 @@ its image data, so a rerun does not read a result bigger than memory.
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -442,7 +441,7 @@ def check_existing(path: Path, jconfig: Any, *, rerun: str = "use --overwrite or
     exists, made by something else (it holds no vance-filters record); use --overwrite or another -o
     """
     try:
-        data = _without_image_data(path)
+        data = _provenance.without_image_data(path)
     except OSError as exc:
         return Existing(path, False, f"exists and cannot be read ({exc.strerror or exc}); {rerun}")
     if sniff_format(data[:32]) not in _provenance.CARRIERS:
@@ -455,29 +454,6 @@ def check_existing(path: Path, jconfig: Any, *, rerun: str = "use --overwrite or
     if record.same_settings(jconfig):
         return Existing(path, True)
     return Existing(path, False, f"exists, made by {record.describe()}; {rerun}")
-
-
-def _without_image_data(path: Path) -> bytes:
-    """The file's bytes; a PNG's without its IDAT chunks (skipped, not read: a streamed
-    result may be bigger than memory), which is all its record needs."""
-    with path.open("rb") as fh:
-        head = fh.read(8)
-        if head != b"\x89PNG\r\n\x1a\n":
-            return head + fh.read()
-        kept = [head]
-        while True:
-            header = fh.read(8)
-            if len(header) < 8:
-                break
-            (length,) = struct.unpack(">I", header[:4])
-            if header[4:] == b"IDAT":
-                fh.seek(length + 4, os.SEEK_CUR)
-                continue
-            body = fh.read(length + 4)
-            kept.append(header + body)
-            if header[4:] == b"IEND" or len(body) < length + 4:
-                break
-        return b"".join(kept)
 
 
 def filter_from_spec(spec: Any) -> Any:

@@ -39,6 +39,7 @@ import hashlib
 import io
 import json
 import os
+import struct
 import threading
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
@@ -566,9 +567,32 @@ def read(file: bytes | str | os.PathLike[str]) -> Provenance | None:
     OSError
         The path cannot be read.
     """
-    data = bytes(file) if isinstance(file, (bytes, bytearray, memoryview)) else Path(file).read_bytes()
+    data = bytes(file) if isinstance(file, (bytes, bytearray, memoryview)) else without_image_data(file)
     packet = xmp_packet(data)
     return None if packet is None else Provenance.from_xmp(packet)
+
+
+def without_image_data(path: str | os.PathLike[str]) -> bytes:
+    """The file's bytes; a PNG's without its IDAT chunks (skipped, not read: a streamed
+    result may be bigger than memory), which is all its record needs."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if head != b"\x89PNG\r\n\x1a\n":
+            return head + fh.read()
+        kept = [head]
+        while True:
+            header = fh.read(8)
+            if len(header) < 8:
+                break
+            (length,) = struct.unpack(">I", header[:4])
+            if header[4:] == b"IDAT":
+                fh.seek(length + 4, os.SEEK_CUR)
+                continue
+            body = fh.read(length + 4)
+            kept.append(header + body)
+            if header[4:] == b"IEND" or len(body) < length + 4:
+                break
+        return b"".join(kept)
 
 
 def _tiny_png() -> bytes:
