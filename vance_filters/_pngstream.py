@@ -28,6 +28,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ._xmp import PNG_XMP_HEAD, png_chunk
+
 #: PNG colour type by channel count.
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}
 #: Rows compressed at a time.
@@ -36,8 +38,6 @@ _ROWS_AT_ONCE = 64
 _LEVEL = 1
 #: PNG's filter type 2, ``Up``: each byte less the byte above it (modulo 256).
 _UP = 2
-#: The keyword and empty flags / language / translated keyword of an XMP ``iTXt`` chunk.
-_XMP_HEAD = b"XML:com.adobe.xmp\x00\x00\x00\x00\x00"
 #: What an unused room becomes: a private, ancillary, safe-to-copy chunk readers skip.
 _PAD = b"vfPd"
 #: The XMP packet trailer a padded packet keeps last.
@@ -47,10 +47,6 @@ _EMPTY_PACKET = (
     b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>\n' + _TRAILER
 )
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def padded(packet: bytes, size: int) -> bytes | None:
@@ -133,11 +129,11 @@ class PngStream:
         try:
             depth = 16 if self._big.itemsize == 2 else 8
             header = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPE[channels], 0, 0, 0)
-            self._file.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header))
+            self._file.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header))
             self._room_at = self._file.tell()
             self._room = max(int(xmp_room), len(_EMPTY_PACKET)) if xmp_room else 0
             if self._room:
-                self._file.write(_chunk(b"iTXt", _XMP_HEAD + (padded(_EMPTY_PACKET, self._room) or b"")))
+                self._file.write(png_chunk(b"iTXt", PNG_XMP_HEAD + (padded(_EMPTY_PACKET, self._room) or b"")))
         except BaseException:
             self.abort()
             raise
@@ -161,7 +157,7 @@ class PngStream:
             self._above = body[-1].copy()
             data = self._zlib.compress(raw.data)
             if data:
-                self._file.write(_chunk(b"IDAT", data))
+                self._file.write(png_chunk(b"IDAT", data))
         self._rows += rows.shape[0]
 
     def close(self) -> Path:
@@ -171,17 +167,17 @@ class PngStream:
         try:
             if self._rows != self._height:
                 raise ValueError(f"{self._rows} of {self._height} rows written")
-            self._file.write(_chunk(b"IDAT", self._zlib.flush()))
+            self._file.write(png_chunk(b"IDAT", self._zlib.flush()))
             packet = None if self.xmp is None else padded(self.xmp, self._room) if self._room else None
             if self.xmp is not None and packet is None:  # no room, or outgrown: after the data
-                self._file.write(_chunk(b"iTXt", _XMP_HEAD + self.xmp))
-            self._file.write(_chunk(b"IEND", b""))
+                self._file.write(png_chunk(b"iTXt", PNG_XMP_HEAD + self.xmp))
+            self._file.write(png_chunk(b"IEND", b""))
             if self._room:
                 self._file.seek(self._room_at)
                 if packet is not None:
-                    self._file.write(_chunk(b"iTXt", _XMP_HEAD + packet))
+                    self._file.write(png_chunk(b"iTXt", PNG_XMP_HEAD + packet))
                 else:  # no packet in the room: it must not read as an (empty) XMP packet
-                    self._file.write(_chunk(_PAD, bytes(len(_XMP_HEAD) + self._room)))
+                    self._file.write(png_chunk(_PAD, bytes(len(PNG_XMP_HEAD) + self._room)))
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()

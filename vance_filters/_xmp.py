@@ -5,6 +5,10 @@ The pixels, EXIF and ICC of the file are left as they are: a PNG gets an
 segment ``http://ns.adobe.com/xap/1.0/`` after its JFIF and EXIF segments, a
 WebP an ``XMP`` chunk (a simple WebP becomes an extended one, ``VP8X``), where
 exiftool and Pillow's ``Image.getxmp()`` look for them.
+
+The chunk builders and the RIFF reader it needs (:func:`png_chunk`,
+:func:`riff_chunk`, :func:`riff_chunks`) serve the streamed PNG writer and the
+animated WebP writer of :mod:`vance_filters.frames` too.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from collections.abc import Iterator, Sequence
 
 from ._sniff import image_format
 
-__all__ = ["embed_packet", "packet_of"]
+__all__ = ["PNG_XMP_HEAD", "embed_packet", "packet_of", "png_chunk", "riff_chunk", "riff_chunks"]
 
 _JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 _PNG_XMP = b"XML:com.adobe.xmp"
+#: An XMP ``iTXt`` chunk's payload before its packet: the keyword, then empty flags,
+#: language and translated keyword.
+PNG_XMP_HEAD = _PNG_XMP + b"\x00\x00\x00\x00\x00"
 
 
 def embed_packet(data: bytes, packet: bytes) -> bytes:
@@ -67,14 +74,17 @@ def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes, bytes]]:
             break
 
 
+def png_chunk(tag: bytes, payload: bytes) -> bytes:
+    """A whole PNG chunk: length, type, payload and CRC."""
+    return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload) & 0xFFFFFFFF)
+
+
 def _png_is_xmp(tag: bytes, payload: bytes) -> bool:
     return tag == b"iTXt" and payload.startswith(_PNG_XMP + b"\x00")
 
 
 def _png_embed(data: bytes, packet: bytes) -> bytes:
-    payload = _PNG_XMP + b"\x00\x00\x00\x00\x00" + packet
-    chunk = struct.pack(">I", len(payload)) + b"iTXt" + payload
-    chunk += struct.pack(">I", zlib.crc32(b"iTXt" + payload) & 0xFFFFFFFF)
+    chunk = png_chunk(b"iTXt", PNG_XMP_HEAD + packet)
     out = [data[:8]]
     for tag, body, whole in _png_chunks(data):
         if _png_is_xmp(tag, body):
@@ -136,7 +146,8 @@ def _jpeg_xmp(data: bytes) -> bytes | None:
     return None
 
 
-def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+def riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(tag, payload) of each chunk of a RIFF file (WebP) after its 12-byte header."""
     chunks = []
     position = 12
     while position + 8 <= len(data):
@@ -147,7 +158,8 @@ def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     return chunks
 
 
-def _riff_chunk(tag: bytes, payload: bytes) -> bytes:
+def riff_chunk(tag: bytes, payload: bytes) -> bytes:
+    """A whole RIFF chunk: tag, little-endian size, payload, padded to an even length."""
     return tag + struct.pack("<I", len(payload)) + payload + (b"\0" if len(payload) & 1 else b"")
 
 
@@ -164,7 +176,7 @@ def _webp_canvas(chunks: Sequence[tuple[bytes, bytes]]) -> tuple[int, int, bool]
 
 
 def _webp_embed(data: bytes, packet: bytes) -> bytes:
-    chunks = [(t, p) for t, p in _riff_chunks(data) if t != b"XMP "]
+    chunks = [(t, p) for t, p in riff_chunks(data) if t != b"XMP "]
     if chunks and chunks[0][0] == b"VP8X":
         header = chunks[0][1]
         chunks[0] = (b"VP8X", bytes([header[0] | 0x04]) + header[1:])
@@ -174,7 +186,7 @@ def _webp_embed(data: bytes, packet: bytes) -> bytes:
         canvas = struct.pack("<I", width - 1)[:3] + struct.pack("<I", height - 1)[:3]
         chunks.insert(0, (b"VP8X", bytes([flags, 0, 0, 0]) + canvas))
     chunks.append((b"XMP ", packet))
-    body = b"WEBP" + b"".join(_riff_chunk(t, p) for t, p in chunks)
+    body = b"WEBP" + b"".join(riff_chunk(t, p) for t, p in chunks)
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
@@ -184,7 +196,7 @@ def _alpha_of(chunks: Sequence[tuple[bytes, bytes]]) -> bool:
 
 
 def _webp_xmp(data: bytes) -> bytes | None:
-    for tag, payload in _riff_chunks(data):
+    for tag, payload in riff_chunks(data):
         if tag == b"XMP ":
             return payload
     return None

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from PIL import GifImagePlugin, Image, PngImagePlugin
 
-from . import _exif
+from . import _exif, _xmp
 from .errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -602,21 +602,6 @@ def _metadata(split: Frames, size: tuple[int, int]) -> dict[str, bytes]:
     return options
 
 
-def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    chunks = []
-    position = 12
-    while position + 8 <= len(data):
-        tag = data[position : position + 4]
-        size = struct.unpack("<I", data[position + 4 : position + 8])[0]
-        chunks.append((tag, data[position + 8 : position + 8 + size]))
-        position += 8 + size + (size & 1)
-    return chunks
-
-
-def _chunk(tag: bytes, payload: bytes) -> bytes:
-    return tag + struct.pack("<I", len(payload)) + payload + (b"\0" if len(payload) & 1 else b"")
-
-
 def _u24(value: int) -> bytes:
     return struct.pack("<I", value)[:3]
 
@@ -637,20 +622,20 @@ def _write_webp(results: list[Image.Image], split: Frames, quality: int | None) 
         else:
             picture.save(still, "WEBP", quality=quality)
         body = b"".join(
-            _chunk(tag, payload)
-            for tag, payload in _riff_chunks(still.getvalue())
+            _xmp.riff_chunk(tag, payload)
+            for tag, payload in _xmp.riff_chunks(still.getvalue())
             if tag in (b"ALPH", b"VP8 ", b"VP8L")
         )
         header = _u24(0) + _u24(0) + _u24(width - 1) + _u24(height - 1)
         header += _u24(round(duration)) + bytes([0b10])  # no blending, no disposal
-        frames += _chunk(b"ANMF", header + body)
+        frames += _xmp.riff_chunk(b"ANMF", header + body)
     metadata = _metadata(split, (width, height))
-    iccp = _chunk(b"ICCP", metadata["icc_profile"]) if "icc_profile" in metadata else b""
+    iccp = _xmp.riff_chunk(b"ICCP", metadata["icc_profile"]) if "icc_profile" in metadata else b""
     exif = metadata.get("exif", b"")
-    exif = _chunk(b"EXIF", exif[6:] if exif.startswith(b"Exif\0\0") else exif) if exif else b""
+    exif = _xmp.riff_chunk(b"EXIF", exif[6:] if exif.startswith(b"Exif\0\0") else exif) if exif else b""
     flags = 0x02 | (0x10 if alpha else 0) | (0x20 if iccp else 0) | (0x08 if exif else 0)
-    vp8x = _chunk(b"VP8X", bytes([flags, 0, 0, 0]) + _u24(width - 1) + _u24(height - 1))
-    anim = _chunk(b"ANIM", bytes([0, 0, 0, 0]) + struct.pack("<H", split.loop or 0))
+    vp8x = _xmp.riff_chunk(b"VP8X", bytes([flags, 0, 0, 0]) + _u24(width - 1) + _u24(height - 1))
+    anim = _xmp.riff_chunk(b"ANIM", bytes([0, 0, 0, 0]) + struct.pack("<H", split.loop or 0))
     body = b"WEBP" + vp8x + iccp + anim + frames + exif
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
