@@ -24,7 +24,6 @@ back, so everything said before any upload (``tiles.count``, ``results_of``,
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -109,18 +108,13 @@ def _blend(out: np.ndarray, base: np.ndarray, alpha: np.ndarray, tile: Tile, xs:
 def _restore(flt: Filter, image: Any, alpha: np.ndarray) -> Any:
     """``image``'s own pixels with ``alpha``, of the kind RemoveBackground gives back."""
     colour, _, source = imaging._intake(image)  # the 8-bit colour the service would have sent back
-    alpha8 = np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
-    planes = colour.convert("RGB").split()
-    rgba = Image.merge("RGBA", (*planes, Image.fromarray(alpha8)))
-    buf = io.BytesIO()
-    rgba.save(buf, "PNG", compress_level=0)
-    del rgba, planes
+    alpha8 = Image.fromarray(np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8))
     prepared = imaging.Prepared(data=b"", format="png", filename="", size=source.size, downscale=1.0,
                                 source=source)
     background = getattr(flt.steps()[-1], "background", None)
-    out = imaging.restore(
-        buf.getvalue(), prepared, output="rgba", out_format=flt.out_format, dpi=flt.out_dpi,
-        quality=flt.out_quality, max_result_pixels=alpha.size + 1, background=background,
+    out = imaging.restore_decoded(
+        colour.convert("RGB"), alpha8, prepared, output="rgba", out_format=flt.out_format,
+        dpi=flt.out_dpi, quality=flt.out_quality, background=background,
     )
     if isinstance(image, np.ndarray) and background is None and image.dtype != np.bool_:
         own = image if image.ndim == 2 else (image[..., 0] if image.shape[2] <= 2 else image[..., :3])

@@ -698,16 +698,34 @@ def restore(
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
         raise ConfigError(f"scale={scale!r} is not allowed: expected a positive number")
     _check_positive_int("max_result_pixels", max_result_pixels)
-    if background is not None:
-        background = check_background(background)
-        output = "rgb" if output == "rgba" else output  # composed: no alpha left
-    source = prepared.source
-    target = promised_size(prepared, scale)
     decoded = open_result(bytes(result), max_result_pixels, trans_id)
     try:
         colour, server_alpha = result_8bit(decoded)
     except Exception as exc:  # noqa: BLE001
         raise decode_error(bytes(result), exc, trans_id) from None
+    return restore_decoded(colour, server_alpha, prepared, scale=scale, output=output,
+                           out_format=out_format, dpi=dpi, quality=quality, background=background)
+
+
+def restore_decoded(
+    colour: Image.Image,
+    server_alpha: Image.Image | None,
+    prepared: Prepared,
+    *,
+    scale: float = 1,
+    output: Literal["same", "rgb", "rgba"] = "same",
+    out_format: str | None = None,
+    dpi: float | None = None,
+    quality: int | None = None,
+    background: tuple[int, int, int] | None = None,
+) -> Any:
+    """:func:`restore` of a result already decoded: its 8-bit colour (L or RGB) and the
+    alpha the service made (mode L, or None); for a result made here, not downloaded."""
+    if background is not None:
+        background = check_background(background)
+        output = "rgb" if output == "rgba" else output  # composed: no alpha left
+    source = prepared.source
+    target = promised_size(prepared, scale)
     colour.info = {}  # the result's own metadata is replaced by the input's below
     if colour.size != target:
         logger.debug("result %dx%d resized to the promised %dx%d", *colour.size, *target)
