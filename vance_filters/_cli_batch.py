@@ -200,7 +200,7 @@ def _add_feature_command(
     sub: argparse._SubParsersAction, cls: type[_filters.FeatureFilter]
 ) -> None:
     feature = FEATURES[cls.module]
-    cost = f"{feature.cost} credit{'s' if feature.cost > 1 else ''} per image"
+    cost = f"{_plural(feature.cost, 'credit')} per image"
     cmd = sub.add_parser(
         _kebab(cls.__name__),
         help=f"{_summary_line(cls)} ({cost})",

@@ -351,7 +351,7 @@ def _cmd_doctor(args: argparse.Namespace, console: _Console) -> int:
     ask = not (args.yes or args.emulator)
     if ask and not sys.stdin.isatty():
         raise _UsageError(
-            f"doctor spends {cost} credit{'s' if cost > 1 else ''} and asks first, but stdin is "
+            f"doctor spends {_plural(cost, 'credit')} and asks first, but stdin is "
             "not a terminal: add --yes to run it without the question"
         )
 
@@ -452,7 +452,7 @@ def _cmd_provenance(args: argparse.Namespace, console: _Console) -> int:
         console.out(f"{key + ':':<14}{value}")
     console.out(f"{_plural(len(record.jobs), 'job')}:")
     for job in record.jobs:
-        how = "from the cache" if job.cached else f"{job.credits:g} credit{'s' if job.credits != 1 else ''}"
+        how = "from the cache" if job.cached else _plural(job.credits, "credit")
         console.out(f"  {job.trans_id or '(no trans_id)'}  {how}  uploaded sha256 {job.upload_sha256}")
     return EXIT_OK
 
@@ -584,6 +584,6 @@ def _cmd_replay(args: argparse.Namespace, console: _Console) -> int:
             "credits": made.credits if made else 0.0,
         }))
     else:
-        cost = "no credit" if not made or not made.credits else f"{made.credits:g} credit" + ("s" if made.credits != 1 else "")
+        cost = "no credit" if not made or not made.credits else _plural(made.credits, "credit")
         console.err(f"{status}: {output} (from the {how}, {cost})")
     return EXIT_OK

@@ -36,6 +36,7 @@ from typing import Any
 
 import requests
 
+from ._budget import count
 from ._doctor_shapes import (
     API_PREFIX,
     FAIL,
@@ -478,7 +479,7 @@ def run_doctor(
             f"The next checks upload a {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} test image and run "
             + ("one Denoise job (1 credit) and a Denoise + Anime Upscaler workflow (up to 2)"
                if workflow else "one Denoise job")
-            + f": {cost} credit{'s' if cost > 1 else ''} of the {remaining:g} left. Continue?"
+            + f": {count(cost, 'credit')} of the {remaining:g} left. Continue?"
         )
         if confirm is not None and not confirm(question):
             doc.report.declined = True
